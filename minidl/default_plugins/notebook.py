@@ -1,0 +1,93 @@
+"""The notebook's components (d2l section 3.2) as plugins.
+
+``synthetic-linear`` data, the ``linreg`` model, the ``squared`` loss and the ``sgd``
+optimizer. The factories import torch only when called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from minidl.hookspecs import Register, hookimpl
+
+
+def synthetic_linear(
+    num_examples: int = 1000,
+    num_inputs: int = 2,
+    true_w: list[float] = [2.0, -3.4],  # noqa: B006 - never mutated; shown as the default
+    true_b: float = 4.2,
+    noise_std: float = 0.01,
+    num_test: int = 0,
+) -> Any:
+    """Synthetic linear data y = Xw + b + noise, as in the notebook.
+
+    Args:
+        num_examples: training examples
+        num_inputs: features per example (must match the length of true_w)
+        true_w: the true weights
+        true_b: the true bias
+        noise_std: standard deviation of the label noise
+        num_test: held-out test examples drawn the same way (0: no test split)
+    """
+    from minidl.default_plugins.notebook_components import SyntheticLinear
+
+    return SyntheticLinear(num_examples, num_inputs, true_w, true_b, noise_std, num_test)
+
+
+def linreg(
+    num_inputs: int | None = None,
+    grad: Literal["autograd", "analytic"] = "autograd",
+) -> Any:
+    """Linear regression X @ w + b; w from N(0, 0.01), b = 0.
+
+    Args:
+        num_inputs: input features (default: the dataset's)
+        grad: 'autograd', or 'analytic' for the closed-form gradient (needs a loss with one)
+    """
+    from minidl.default_plugins.notebook_components import AnalyticLinReg, LinReg
+
+    cls = AnalyticLinReg if grad == "analytic" else LinReg
+    return cls(2 if num_inputs is None else num_inputs)
+
+
+def squared() -> Any:
+    """Per-example squared loss (y_hat - y)**2 / 2."""
+    from minidl.default_plugins.notebook_components import SquaredLoss
+
+    return SquaredLoss()
+
+
+def sgd(params: Iterable[Any], lr: float = 0.03) -> Any:
+    """Minibatch SGD from scratch: param -= lr * grad / size of the batch just seen.
+
+    Args:
+        lr: learning rate
+    """
+    from minidl.default_plugins.notebook_components import SGD
+
+    return SGD(params, lr=lr)
+
+
+@hookimpl
+def register_datasets(register: Register) -> None:
+    """Register ``synthetic-linear``."""
+    register("synthetic-linear", synthetic_linear)
+
+
+@hookimpl
+def register_models(register: Register) -> None:
+    """Register ``linreg``."""
+    register("linreg", linreg)
+
+
+@hookimpl
+def register_losses(register: Register) -> None:
+    """Register ``squared``."""
+    register("squared", squared)
+
+
+@hookimpl
+def register_optimizers(register: Register) -> None:
+    """Register ``sgd``."""
+    register("sgd", sgd)

@@ -1,0 +1,140 @@
+"""The notebook's components as classes, built on the functions in :mod:`minidl.d2l`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from minidl import d2l
+from minidl.errors import MinidlError, OptionError
+from minidl.optim import ManualOptimizer
+
+
+class SyntheticLinear:
+    """Features from N(0, 1), labels ``X @ true_w + true_b`` plus N(0, noise_std) noise."""
+
+    def __init__(self, num_examples: int, num_inputs: int, true_w: Sequence[float],
+                 true_b: float, noise_std: float, num_test: int = 0) -> None:
+        if len(true_w) != num_inputs:
+            raise OptionError(
+                f"dataset 'synthetic-linear': true_w has {len(true_w)} values "
+                f"but num_inputs is {num_inputs}; give one weight per input"
+            )
+        if num_examples < 1 or num_test < 0:
+            raise OptionError(
+                f"dataset 'synthetic-linear': num_examples must be >= 1 and num_test >= 0, "
+                f"got {num_examples} and {num_test}"
+            )
+        self.true_w, self.true_b = [float(v) for v in true_w], float(true_b)
+        self.num_inputs, self.num_outputs = num_inputs, 1
+        X, y = d2l.synthetic_data(self.true_w, self.true_b, num_examples + num_test,
+                                  noise_std=noise_std)
+        self._splits = {"train": (X[:num_examples], y[:num_examples])}
+        if num_test:
+            self._splits["test"] = (X[num_examples:], y[num_examples:])
+        self.splits = tuple(self._splits)
+
+    @property
+    def true_params(self) -> dict[str, Any]:
+        """The parameters the data was drawn from, by model parameter name."""
+        return {"w": self.true_w, "b": self.true_b}
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Shuffled minibatches of the training split (the last may be short)."""
+        return d2l.data_iter(batch_size, *self._splits["train"], generator=generator)
+
+    def tensors(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        """The whole split ``(X, y)``."""
+        return self._splits[split]
+
+    def to(self, device: torch.device | str) -> SyntheticLinear:
+        """Move every split to ``device``."""
+        self._splits = {k: (X.to(device), y.to(device)) for k, (X, y) in self._splits.items()}
+        return self
+
+    def state_dict(self) -> dict[str, Any]:
+        """The data itself is rebuilt from the seed; this records its shape to check it."""
+        return {"sizes": {k: len(X) for k, (X, _) in self._splits.items()}}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Check that the saved data had the same splits and sizes."""
+        sizes = {k: len(X) for k, (X, _) in self._splits.items()}
+        if state_dict.get("sizes", sizes) != sizes:
+            raise MinidlError(f"dataset sizes {sizes} differ from the saved {state_dict['sizes']}")
+
+
+class LinReg(nn.Module):
+    """``X @ w + b`` with ``w`` (num_inputs, 1) from N(0, 0.01) and ``b`` = 0."""
+
+    def __init__(self, num_inputs: int) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.normal(0.0, 0.01, (num_inputs, 1)))
+        self.b = nn.Parameter(torch.zeros(1))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """``(n, num_inputs) -> (n, 1)``."""
+        return d2l.linreg(X, self.w, self.b)
+
+
+class AnalyticLinReg(LinReg):
+    """LinReg whose gradient is computed in closed form, without autograd.
+
+    With per-example loss l_i and r_i = dl_i/dy_hat_i (the loss's ``grad_output``), the
+    gradients of the batch mean are dL/dw = X^T r / m and dL/db = mean(r).
+    """
+
+    def compute_gradients(self, X: torch.Tensor, y: torch.Tensor, loss: Any) -> torch.Tensor:
+        """Set ``w.grad`` and ``b.grad`` for the batch; return its mean loss."""
+        grad_output = getattr(loss, "grad_output", None)
+        if grad_output is None:
+            raise MinidlError(
+                f"model 'linreg' with grad='analytic' needs a loss with a closed-form "
+                f"derivative (grad_output); {type(loss).__name__} has none: use grad='autograd'"
+            )
+        with torch.no_grad():
+            y_hat = d2l.linreg(X, self.w, self.b)  # (m, 1)
+            r = grad_output(y_hat, y)  # (m, 1)
+            m = X.shape[0]
+            self.w.grad = torch.mm(X.t(), r).div_(m)  # (d, 1)
+            self.b.grad = r.sum(0).div_(m)  # (1,)
+            return loss(y_hat, y).mean()
+
+
+class SquaredLoss:
+    """Per-example ``(y_hat - y)**2 / 2``; stateless, with a closed-form derivative."""
+
+    def __call__(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-example losses, shaped like ``y_hat``."""
+        return d2l.squared_loss(y_hat, y)
+
+    def grad_output(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """d loss_i / d y_hat_i = y_hat_i - y_i."""
+        return y_hat - y.view(y_hat.size())
+
+    def state_dict(self) -> dict[str, Any]:
+        """No state."""
+        return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """No state to restore."""
+
+
+class SGD(ManualOptimizer):
+    """The notebook's minibatch SGD.
+
+    The notebook sums the batch's losses and divides the gradient by the configured
+    batch size, which under-weights a short last batch. The Trainer back-propagates the
+    batch *mean* instead, so the gradient here is already the sum divided by the size of
+    the batch just seen, and ``d2l.sgd`` is called with a divisor of 1.
+    """
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float = 0.03) -> None:
+        super().__init__(params, {"lr": lr})
+
+    def step(self) -> None:
+        """``param -= lr * grad`` for every parameter."""
+        for group in self.param_groups:
+            d2l.sgd(group["params"], group["lr"], 1)

@@ -1,0 +1,46 @@
+"""minidl's own exceptions: every message names the bad value and what is accepted."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class MinidlError(ValueError):
+    """Base of minidl's errors about input: a bad name, option, value or file."""
+
+
+class UnknownComponentError(MinidlError):
+    """A component name that no loaded plugin registered."""
+
+    def __init__(self, kind: str, name: str, available: Iterable[str]) -> None:
+        names = sorted(available)
+        message = f"unknown {kind} {name!r}; available: {', '.join(names) or '(none)'}"
+        close = difflib.get_close_matches(name, names, n=1)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+        super().__init__(message)
+        self.kind, self.name, self.available = kind, name, names
+
+
+class OptionError(MinidlError):
+    """An unknown option, or a value that does not fit the option's type."""
+
+
+class PluginError(MinidlError):
+    """A plugin that failed to load or to register, or a name registered twice."""
+
+
+class CheckpointError(MinidlError):
+    """A checkpoint that is missing, truncated, corrupted or does not fit the model."""
+
+
+class DivergedError(RuntimeError):
+    """Training produced a nan or infinite loss."""
+
+    def __init__(self, epoch: int, step: int, loss: float) -> None:
+        super().__init__(
+            f"training diverged: loss became {loss} at epoch {epoch}, step {step}; "
+            "try a smaller learning rate"
+        )
+        self.epoch, self.step, self.loss = epoch, step, loss

@@ -1,0 +1,118 @@
+"""The four component interfaces the Trainer knows, and nothing else.
+
+They are structural (``typing.Protocol``): a class fits by having the methods, with no
+base class to inherit. ``torch.nn.Module`` already fits :class:`Model` and
+:class:`Loss`, ``torch.optim.Optimizer`` fits :class:`Optimizer`;
+:func:`minidl.adapters.as_dataset` wraps ``torch.utils.data`` datasets and loaders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import torch
+
+
+@runtime_checkable
+class Stateful(Protocol):
+    """Anything whose state can be saved and restored, as in PyTorch."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the state needed to restore this object later."""
+        ...
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> Any:
+        """Restore the state returned by :meth:`state_dict`."""
+        ...
+
+
+@runtime_checkable
+class Dataset(Stateful, Protocol):
+    """Labelled examples, served as shuffled minibatches and as whole splits.
+
+    ``splits`` names the splits it holds: ``("train",)``, or ``("train", "test")``
+    when it has held-out data.
+    """
+
+    splits: tuple[str, ...]
+
+    def batches(
+        self, batch_size: int, generator: torch.Generator
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield ``(X, y)`` minibatches of the training split in an order drawn from
+        ``generator``; the last batch may be short."""
+        ...
+
+    def tensors(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the whole split as ``(X, y)``, for evaluation."""
+        ...
+
+    def to(self, device: torch.device | str) -> Dataset:
+        """Move the data to ``device``; return the dataset."""
+        ...
+
+
+@runtime_checkable
+class Model(Stateful, Protocol):
+    """Holds parameters and maps ``X`` to ``y_hat``; any ``torch.nn.Module`` fits."""
+
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+        """Predict ``y_hat`` for the batch ``X``."""
+        ...
+
+    def parameters(self) -> Iterator[torch.Tensor]:
+        """Yield the trainable parameters."""
+        ...
+
+    def to(self, device: torch.device | str) -> Any:
+        """Move the parameters to ``device``."""
+        ...
+
+
+@runtime_checkable
+class Loss(Protocol):
+    """Maps ``(y_hat, y)`` to per-example losses (one value per example, not a mean).
+
+    Losses that hold state also provide ``state_dict`` / ``load_state_dict``.
+    """
+
+    def __call__(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Return the per-example losses of the batch."""
+        ...
+
+
+@runtime_checkable
+class Optimizer(Stateful, Protocol):
+    """Updates parameters from their gradients, as ``torch.optim.Optimizer`` does.
+
+    ``param_groups`` is a list of dicts with ``params`` and ``lr``, so schedules and
+    checkpoints treat every optimizer alike. The gradients it sees are those of the
+    batch *mean* loss.
+    """
+
+    param_groups: list[dict[str, Any]]
+
+    def step(self) -> Any:
+        """Update the parameters from their ``.grad``."""
+        ...
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the gradients of every parameter."""
+        ...
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """Scores predictions on a whole split, e.g. mean squared error or accuracy.
+
+    ``higher_is_better`` tells callbacks which way to watch it.
+    """
+
+    higher_is_better: bool
+
+    def __call__(self, y_hat: torch.Tensor, y: torch.Tensor) -> float:
+        """Return the metric over all examples of ``y_hat`` and ``y``."""
+        ...
+

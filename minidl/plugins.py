@@ -1,0 +1,242 @@
+"""Loading plugins, and the typed facade through which the core calls hooks.
+
+Order of loading: the built-in defaults (:data:`DEFAULT_PLUGINS`), then each installed
+distribution's entry points in the group ``minidl`` (limited by
+``MINIDL_LOAD_PLUGINS``), then plugins named explicitly (``MINIDL_PLUGINS``, ``-p``):
+a module name or a path to a ``.py`` file. An installed plugin that fails is recorded
+in :attr:`Plugins.failures` and the rest still load; a plugin named explicitly that
+fails raises :class:`~minidl.errors.PluginError`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from minidl import hookspecs
+from minidl.errors import PluginError
+from minidl.registry import REGISTER_HOOKS, Registry
+
+ENTRY_POINT_GROUP = "minidl"
+
+#: The notebook's components, registered exactly as a third-party plugin's are.
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "minidl.default_plugins.notebook",
+    "minidl.default_plugins.metrics",
+    "minidl.default_plugins.callbacks",
+)
+
+
+class PluginLoadWarning(UserWarning):
+    """An installed plugin failed to load; the others still work."""
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """A loaded plugin: its name, the distribution and version it came from, its hooks."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    hooks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """An installed plugin that could not be loaded or could not register."""
+
+    name: str
+    distribution: str | None
+    error: BaseException
+
+    def __str__(self) -> str:
+        source = f" (from {self.distribution})" if self.distribution else ""
+        error = f"{type(self.error).__name__}: {self.error}".splitlines()[0]
+        return f"plugin {self.name!r}{source} failed to load: {error}"
+
+
+class Plugins:
+    """The loaded plugins and the registry they filled; the core's only door to pluggy."""
+
+    def __init__(self) -> None:
+        self.manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.manager.add_hookspecs(hookspecs)
+        self.failures: list[PluginFailure] = []
+        self._distributions: dict[str, tuple[str, str]] = {}
+        self._registry: Registry | None = None
+
+    # -- loading ---------------------------------------------------------------------
+    def register(self, plugin: object, name: str | None = None) -> str:
+        """Register a plugin object or module; misspelled hooks raise ``PluginError``."""
+        name = name or getattr(plugin, "__name__", None) or repr(plugin)
+        try:
+            self.manager.register(plugin, name=name)
+            self.manager.check_pending()
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            if self.manager.is_registered(plugin):
+                self.manager.unregister(plugin)
+            raise PluginError(f"plugin {name!r} is invalid: {exc}") from None
+        self._registry = None
+        return name
+
+    def load_defaults(self) -> None:
+        """Register the built-in plugins."""
+        for module_name in DEFAULT_PLUGINS:
+            self.register(importlib.import_module(module_name), name=module_name)
+
+    def load_entry_points(self, allow: Iterable[str] | None = None) -> None:
+        """Load installed plugins one at a time; record failures instead of raising."""
+        allowed = None if allow is None else set(allow)
+        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if allowed is not None and entry_point.name not in allowed:
+                continue
+            dist = entry_point.dist
+            dist_name = dist.metadata["Name"] if dist else None
+            try:
+                self.register(entry_point.load(), name=entry_point.name)
+            except Exception as exc:
+                self._fail(PluginFailure(entry_point.name, dist_name, exc))
+                continue
+            if dist is not None:
+                self._distributions[entry_point.name] = (dist_name, dist.version)
+
+    def load_named(self, specs: Iterable[str]) -> None:
+        """Load plugins named by module or ``.py`` path; a failure raises ``PluginError``."""
+        for spec in specs:
+            try:
+                module = _import_plugin(spec)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                raise PluginError(f"plugin {spec!r} failed to load: {error}") from None
+            if not self.manager.is_registered(module):
+                self.register(module, name=spec)
+
+    def _fail(self, failure: PluginFailure) -> None:
+        self.failures.append(failure)
+        warnings.warn(str(failure), PluginLoadWarning, stacklevel=3)
+
+    # -- what plugins provide ----------------------------------------------------------
+    @property
+    def registry(self) -> Registry:
+        """The components every loaded plugin registered (built on first use)."""
+        if self._registry is None:
+            self._registry = self._build_registry()
+        return self._registry
+
+    def _build_registry(self) -> Registry:
+        registry = Registry()
+        broken: set[str] = set()
+        for kind, hook_name in REGISTER_HOOKS.items():
+            caller = getattr(self.manager.hook, hook_name)
+            for impl in caller.get_hookimpls():  # in load order: defaults first
+                if impl.plugin_name in broken:
+                    continue
+                try:
+                    impl.function(register=registry.registrar(kind, impl.plugin_name))
+                except PluginError:
+                    raise
+                except Exception as exc:
+                    broken.add(impl.plugin_name)
+                    self._fail(PluginFailure(impl.plugin_name, self.distribution(impl.plugin_name), exc))
+        return registry
+
+    def distribution(self, plugin_name: str) -> str | None:
+        """The distribution an installed plugin came from, if any."""
+        found = self._distributions.get(plugin_name)
+        return found[0] if found else None
+
+    def info(self) -> list[PluginInfo]:
+        """Every loaded plugin, in load order, with its version and hooks."""
+        result = []
+        for name, plugin in self.manager.list_name_plugin():
+            if plugin is None:
+                continue
+            dist, version = self._distributions.get(name, (None, None))
+            if name.startswith("minidl.default_plugins."):
+                from minidl import __version__
+
+                dist, version = "minidl", __version__
+            hooks = tuple(sorted(caller.name for caller in self.manager.get_hookcallers(plugin) or ()))
+            result.append(PluginInfo(name, dist, version, hooks))
+        return result
+
+    # -- the typed facade over training-event hooks ----------------------------------------
+    def implemented(self, hook_name: str) -> bool:
+        """True when some registered plugin implements ``hook_name``."""
+        return bool(getattr(self.manager.hook, hook_name).get_hookimpls())
+
+    def add_commands(self, cli: Any) -> None:
+        """Let plugins add subcommands to the command line."""
+        for impl in self.manager.hook.register_commands.get_hookimpls():
+            try:
+                impl.function(cli=cli)
+            except Exception as exc:
+                self._fail(PluginFailure(impl.plugin_name, self.distribution(impl.plugin_name), exc))
+
+    @property
+    def hook(self) -> Any:
+        """pluggy's hook relay, for the Trainer's event calls."""
+        return self.manager.hook
+
+
+def _import_plugin(spec: str) -> ModuleType:
+    if spec.endswith(".py") or os.sep in spec or "/" in spec:
+        path = Path(spec)
+        if not path.is_file():
+            raise FileNotFoundError(f"no such file: {spec}")
+        module_name = f"minidl_local_plugin_{path.stem}"
+        module_spec = importlib.util.spec_from_file_location(module_name, path)
+        assert module_spec is not None and module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_name] = module
+        module_spec.loader.exec_module(module)
+        return module
+    return importlib.import_module(spec)
+
+
+def _env_list(name: str) -> list[str] | None:
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def load_plugins(extra: Sequence[str] = (), *, entry_points: bool = True) -> Plugins:
+    """Load the defaults, installed plugins and ``extra`` ones (plus ``MINIDL_PLUGINS``).
+
+    ``MINIDL_LOAD_PLUGINS`` (comma-separated) limits which installed plugins load;
+    set but empty, it loads none.
+    """
+    plugins = Plugins()
+    plugins.load_defaults()
+    if entry_points:
+        plugins.load_entry_points(allow=_env_list("MINIDL_LOAD_PLUGINS"))
+    plugins.load_named([*(_env_list("MINIDL_PLUGINS") or []), *extra])
+    return plugins
+
+
+_default: Plugins | None = None
+
+
+def get_plugins() -> Plugins:
+    """The process-wide plugins, loaded on first use (for library users)."""
+    global _default
+    if _default is None:
+        _default = load_plugins()
+    return _default
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, for library users: ``get_registry().build(...)``."""
+    return get_plugins().registry

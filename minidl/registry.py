@@ -1,0 +1,112 @@
+"""The registry: component names, the plugin that registered each, and building them.
+
+Filled through the ``register_*`` hooks (see :mod:`minidl.hookspecs`); reading it
+(names, options, docs) never imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from minidl.errors import PluginError, UnknownComponentError
+from minidl.options import Option, options_of, resolve_options, summary_of
+
+#: The kinds of component and the hook through which plugins register each.
+REGISTER_HOOKS: dict[str, str] = {
+    "dataset": "register_datasets",
+    "model": "register_models",
+    "loss": "register_losses",
+    "optimizer": "register_optimizers",
+    "metric": "register_metrics",
+    "callback": "register_callbacks",
+}
+KINDS: tuple[str, ...] = tuple(REGISTER_HOOKS)
+
+#: Factory parameters filled by minidl rather than by the user.
+INJECTED: dict[str, tuple[str, ...]] = {"optimizer": ("params",)}
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered factory: its kind, name, the plugin that registered it, options."""
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    plugin: str
+    options: list[Option] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        """The first line of the factory's docstring."""
+        return summary_of(self.factory)
+
+    @property
+    def label(self) -> str:
+        """``kind 'name'``, for messages."""
+        return f"{self.kind} {self.name!r}"
+
+    def resolve(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Check ``given`` options and return all of them with defaults filled in."""
+        return resolve_options(self.label, self.options, given)
+
+
+class Registry:
+    """Components by kind and name."""
+
+    def __init__(self) -> None:
+        self._components: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
+
+    def add(self, kind: str, name: str, factory: Callable[..., Any], plugin: str) -> None:
+        """Record ``factory`` under ``kind``/``name``; a name taken twice is an error."""
+        if kind not in self._components:
+            raise PluginError(f"unknown component kind {kind!r}; kinds: {', '.join(KINDS)}")
+        taken = self._components[kind].get(name)
+        if taken is not None:
+            raise PluginError(
+                f"{kind} {name!r} is registered twice: by plugin {taken.plugin!r} "
+                f"and by plugin {plugin!r}"
+            )
+        options = options_of(factory, injected=INJECTED.get(kind, ()))
+        self._components[kind][name] = Component(kind, name, factory, plugin, options)
+
+    def registrar(self, kind: str, plugin: str) -> Callable[..., None]:
+        """Return the ``register(name, factory)`` callback handed to one plugin's hook."""
+
+        def register(name: str, factory: Callable[..., Any]) -> None:
+            self.add(kind, name, factory, plugin)
+
+        return register
+
+    def get(self, kind: str, name: str) -> Component:
+        """Return the component, or raise an error listing the available names."""
+        try:
+            return self._components[kind][name]
+        except KeyError:
+            if kind not in self._components:
+                raise UnknownComponentError("component kind", kind, KINDS) from None
+            raise UnknownComponentError(kind, name, self._components[kind]) from None
+
+    def names(self, kind: str) -> list[str]:
+        """The names registered under ``kind``, sorted."""
+        return sorted(self._components[kind])
+
+    def __iter__(self) -> Iterator[Component]:
+        for kind in KINDS:
+            yield from (self._components[kind][name] for name in self.names(kind))
+
+    def build(self, kind: str, name: str, options: Mapping[str, Any] | None = None,
+              **injected: Any) -> Any:
+        """Build a component from its name and options.
+
+        ``injected`` values (``params`` for optimizers, ``num_inputs`` for models) are
+        passed when the factory takes them and the user left them unset.
+        """
+        component = self.get(kind, name)
+        values = component.resolve(options or {})
+        for key, value in injected.items():
+            if key in INJECTED.get(kind, ()) or values.get(key, 0) is None:
+                values[key] = value
+        return component.factory(**values)

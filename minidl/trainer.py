@@ -1,0 +1,294 @@
+"""The Trainer: minibatch training as the notebook does it, with hooks around it.
+
+Per step: per-example loss on the batch, its mean back-propagated (or the model's own
+``compute_gradients``), an optimizer step, gradients zeroed. Per epoch: the loss and
+metrics over each whole split, as the notebook's ``train_l`` line. Events go to pluggy
+hooks (:mod:`minidl.hookspecs`); per-step hooks are called only when implemented.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from minidl.errors import DivergedError, MinidlError
+
+if TYPE_CHECKING:
+    import torch
+
+    from minidl.interfaces import Dataset, Loss, Metric, Model, Optimizer
+    from minidl.plugins import Plugins
+
+EVAL_CHUNK = 65_536  # examples per forward pass when evaluating a whole split
+
+
+class History:
+    """Per-epoch records: ``history[i]`` is a dict, ``history["loss"]`` one column."""
+
+    def __init__(self, records: Iterable[Mapping[str, Any]] = ()) -> None:
+        self.records: list[dict[str, Any]] = [dict(r) for r in records]
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        """Add one epoch's record."""
+        self.records.append(dict(record))
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.records)
+
+    def __getitem__(self, key: int | str) -> Any:
+        if isinstance(key, str):
+            return [record.get(key) for record in self.records]
+        return self.records[key]
+
+    def __repr__(self) -> str:
+        return f"History({self.records!r})"
+
+
+def resolve_device(device: str) -> torch.device:
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (cuda when available) as a torch device."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if device == "cuda" or device.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise MinidlError(f"device {device!r} is not available on this machine; use cpu or auto")
+        return torch.device(device)
+    raise MinidlError(f"unknown device {device!r}; accepted: cpu, cuda, cuda:N, auto")
+
+
+def check_hyperparameters(max_epochs: Any, batch_size: Any) -> None:
+    """Raise :class:`MinidlError` for a negative epoch count or a batch size below 1."""
+    if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 0:
+        raise MinidlError(f"epochs must be an integer >= 0, got {max_epochs!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise MinidlError(f"batch size must be an integer >= 1, got {batch_size!r}")
+
+
+def check_learning_rate(lr: Any) -> None:
+    """Raise :class:`MinidlError` unless ``lr`` is a finite positive number."""
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise MinidlError(f"learning rate must be a finite positive number, got {lr!r}")
+
+
+def format_epoch(record: Mapping[str, Any], metrics: Mapping[str, Metric] = {}) -> str:  # noqa: B006
+    """The notebook's line, ``epoch 1, loss 0.035462``, plus test loss and metrics."""
+    parts = [f"epoch {record['epoch']}, loss {record['loss']:f}"]
+    if "test_loss" in record:
+        parts.append(f"test loss {record['test_loss']:f}")
+    for prefix, label in (("", "train"), ("test_", "test")):
+        for name, metric in metrics.items():
+            if prefix + name in record:
+                fmt = getattr(metric, "fmt", "{:f}")
+                value = fmt.format(record[prefix + name])
+                parts.append(f"{label} {getattr(metric, 'label', name)} {value}")
+    return ", ".join(parts)
+
+
+class Trainer:
+    """Trains a model on a dataset with a loss and an optimizer, epoch by epoch.
+
+    Arguments are keyword-only, each with a default (Lightning's ``Trainer`` style):
+    ``max_epochs`` (the total, also after a resume), ``batch_size``, ``seed`` (for the
+    shuffling order and torch's global RNG during ``fit``; None draws one, kept in
+    ``trainer.seed``), ``device`` (``cpu``, ``cuda``, ``auto``), ``metrics`` (names or
+    a ``{name: Metric}`` mapping), ``callbacks`` (names or hook-implementing objects),
+    ``plugins`` (default: the process-wide ones), ``verbose`` (print epoch lines with
+    ``echo``).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_epochs: int = 3,
+        batch_size: int = 10,
+        seed: int | None = None,
+        device: str = "cpu",
+        metrics: Sequence[str] | Mapping[str, Metric] = (),
+        callbacks: Sequence[Any] = (),
+        plugins: Plugins | None = None,
+        verbose: bool = False,
+        echo: Callable[[str], Any] = print,
+    ) -> None:
+        check_hyperparameters(max_epochs, batch_size)
+        if plugins is None:
+            from minidl.plugins import get_plugins
+
+            plugins = get_plugins()
+        self.max_epochs, self.batch_size = max_epochs, batch_size
+        self.seed = random.randrange(2**31) if seed is None else seed
+        self.device_name = device
+        self.plugins = plugins
+        self.metrics = self._resolve_metrics(metrics)
+        self.callbacks = [self._resolve_callback(c) for c in callbacks]
+        self.verbose, self.echo = verbose, echo
+        self.epoch = 0  # completed epochs
+        self.history = History()
+        self.should_stop = False
+        self.stop_reason: str | None = None  # set by whoever sets should_stop
+        self.generator: torch.Generator | None = None
+
+    def _resolve_metrics(self, metrics: Sequence[str] | Mapping[str, Metric]) -> dict[str, Metric]:
+        if isinstance(metrics, Mapping):
+            return dict(metrics)
+        return {name: self.plugins.registry.build("metric", name) for name in metrics}
+
+    def _resolve_callback(self, callback: Any) -> Any:
+        if isinstance(callback, str):
+            return self.plugins.registry.build("callback", callback)
+        return callback
+
+    # -- training ------------------------------------------------------------------------
+    def fit(self, model: Model, data: Dataset, loss: Loss, optimizer: Optimizer,
+            *, resume: Mapping[str, Any] | None = None) -> History:
+        """Train until ``max_epochs`` epochs are done or a plugin asks to stop.
+
+        ``resume`` is a :meth:`state_dict` saved earlier: training continues after its
+        last completed epoch. Raises :class:`DivergedError` on a nan or infinite loss.
+        """
+        import torch
+
+        for group in optimizer.param_groups:
+            check_learning_rate(group.get("lr"))
+        self.device = resolve_device(self.device_name)
+        model.to(self.device)
+        self.model, self.data, self.loss, self.optimizer = model, data.to(self.device), loss, optimizer
+        self.generator = torch.Generator().manual_seed(self.seed)
+        torch.manual_seed(self.seed)
+        if resume is not None:
+            self.load_state_dict(resume)
+        self.should_stop = False
+        manager = self.plugins.manager
+        for callback in reversed(self.callbacks):  # pluggy calls the last registered first
+            manager.register(callback)
+        try:
+            manager.check_pending()
+            return self._run()
+        finally:
+            for callback in self.callbacks:
+                manager.unregister(callback)
+
+    def _run(self) -> History:
+        hook = self.plugins.hook
+        hook.on_fit_start(trainer=self)
+        while self.epoch < self.max_epochs and not self.should_stop:
+            epoch = self.epoch + 1
+            hook.on_epoch_start(trainer=self, epoch=epoch)
+            self._train_epoch(epoch)
+            record = {"epoch": epoch, **self.evaluate()}
+            hook.on_epoch_end(trainer=self, epoch=epoch, metrics=record)
+            self.epoch = epoch
+            self.history.append(record)
+            if self.verbose:
+                self.echo(format_epoch(record, self.metrics))
+        hook.on_fit_end(trainer=self, history=self.history)
+        return self.history
+
+    def _train_epoch(self, epoch: int) -> None:
+        model, loss, optimizer = self.model, self.loss, self.optimizer
+        compute_gradients = getattr(model, "compute_gradients", None)
+        before_step = self._hook_if_implemented("on_before_optimizer_step")
+        batch_end = self._hook_if_implemented("on_batch_end")
+        if hasattr(model, "train"):
+            model.train()
+        step = 0
+        for X, y in self.data.batches(self.batch_size, self.generator):
+            step += 1
+            if compute_gradients is None:
+                batch_loss = loss(model(X), y).mean()
+                batch_loss.backward()
+            else:
+                batch_loss = compute_gradients(X, y, loss)
+            value = batch_loss.item()
+            if not math.isfinite(value):
+                raise DivergedError(epoch, step, value)
+            if before_step is not None:
+                before_step(trainer=self, epoch=epoch, step=step)
+            optimizer.step()
+            optimizer.zero_grad()
+            if batch_end is not None:
+                batch_end(trainer=self, epoch=epoch, step=step, loss=value)
+
+    def _hook_if_implemented(self, name: str) -> Callable[..., Any] | None:
+        return getattr(self.plugins.hook, name) if self.plugins.implemented(name) else None
+
+    # -- evaluation ------------------------------------------------------------------------
+    def evaluate(self) -> dict[str, float]:
+        """Loss and metrics over every split of the data: ``loss``, ``test_loss``, ...
+
+        Each is the mean over the split's examples, as the notebook's ``train_l.mean()``.
+        """
+        import torch
+
+        record: dict[str, float] = {}
+        if hasattr(self.model, "eval"):
+            self.model.eval()
+        with torch.no_grad():
+            for split in self.data.splits:
+                prefix = "" if split == "train" else f"{split}_"
+                for name, value in self._evaluate_split(*self.data.tensors(split)).items():
+                    record[prefix + name] = value
+        return record
+
+    def _evaluate_split(self, X: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        n = len(X)
+        sums = dict.fromkeys(["loss", *self.metrics], 0.0)
+        for start in range(0, n, EVAL_CHUNK):  # in chunks: no full-size temporaries
+            X_chunk, y_chunk = X[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
+            y_hat = self.model(X_chunk)
+            weight = len(X_chunk) / n
+            sums["loss"] += self.loss(y_hat, y_chunk).mean().item() * weight
+            for name, metric in self.metrics.items():
+                sums[name] += metric(y_hat, y_chunk) * weight
+        if not math.isfinite(sums["loss"]):
+            raise DivergedError(self.epoch + 1, 0, sums["loss"])
+        return sums
+
+    # -- state ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this run: components, RNGs, epoch, history."""
+        import torch
+
+        return {
+            "epoch": self.epoch,
+            "history": self.history.records,
+            "seed": self.seed,
+            "generator": self.generator.get_state() if self.generator is not None else None,
+            "torch_rng": torch.get_rng_state(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "dataset": self.data.state_dict(),
+            "loss": _state_of(self.loss),
+            "callbacks": [_state_of(callback) for callback in self.callbacks],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` into this trainer and its (already built) components."""
+        import torch
+
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.data.load_state_dict(state["dataset"])
+        if hasattr(self.loss, "load_state_dict"):
+            self.loss.load_state_dict(state["loss"])
+        for callback, saved in zip(self.callbacks, state.get("callbacks", [])):
+            if hasattr(callback, "load_state_dict"):
+                callback.load_state_dict(saved)
+        self.epoch = int(state["epoch"])
+        self.history = History(state["history"])
+        self.seed = int(state["seed"])
+        if self.generator is not None and state.get("generator") is not None:
+            self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+
+
+def _state_of(component: Any) -> dict[str, Any]:
+    state_dict = getattr(component, "state_dict", None)
+    return state_dict() if callable(state_dict) else {}
