@@ -15,6 +15,7 @@ from torch.utils import data as torch_data
 
 from minidl import d2l
 from minidl.errors import MinidlError
+from minidl.interfaces import Batch
 
 
 class TensorData:
@@ -30,7 +31,7 @@ class TensorData:
         self.splits = tuple(self._splits)
         self.num_inputs = int(X[0].numel()) if len(X) else 0
 
-    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         """Shuffled minibatches of the training split; the last may be short."""
         return d2l.data_iter(batch_size, *self._splits["train"], generator=generator)
 
@@ -72,7 +73,7 @@ class TorchData:
         self._device: torch.device | str = "cpu"
         self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         """Shuffled minibatches from a DataLoader, moved to the device."""
         loader = torch_data.DataLoader(self._datasets["train"], batch_size=batch_size,
                                        shuffle=True, generator=generator, **self.loader_options)

@@ -9,7 +9,8 @@ its state, add metrics to the epoch's record or set ``trainer.should_stop``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import torch
 
+Batch = tuple["torch.Tensor", "torch.Tensor"]  # (X, y): features and labels of a minibatch
+
 
 @runtime_checkable
 class Stateful(Protocol):
@@ -38,9 +40,7 @@ class Dataset(Stateful, Protocol):
 
     splits: tuple[str, ...]
 
-    def batches(
-        self, batch_size: int, generator: torch.Generator
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         """Yield ``(X, y)`` minibatches of the training split in an order drawn from
         ``generator``; the last batch may be short."""
         ...

@@ -7,8 +7,9 @@ and a :class:`~minidl.Trainer`; ``run.fit()`` trains.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from minidl.config import RunConfig
 from minidl.plugins import Plugins, get_plugins

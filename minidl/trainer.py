@@ -78,7 +78,7 @@ def check_learning_rate(lr: Any) -> None:
         raise MinidlError(f"learning rate must be a finite positive number, got {lr!r}")
 
 
-def format_epoch(record: Mapping[str, Any], metrics: Mapping[str, Metric] = {}) -> str:  # noqa: B006
+def format_epoch(record: Mapping[str, Any], metrics: Mapping[str, Metric] = {}) -> str:
     """The notebook's line, ``epoch 1, loss 0.035462``, plus test loss and metrics."""
     parts = [f"epoch {record['epoch']}, loss {record['loss']:f}"]
     if "test_loss" in record:
@@ -198,9 +198,7 @@ class Trainer:
         batch_end = self._hook_if_implemented("on_batch_end")
         if hasattr(model, "train"):
             model.train()
-        step = 0
-        for X, y in self.data.batches(self.batch_size, self.generator):
-            step += 1
+        for step, (X, y) in enumerate(self.data.batches(self.batch_size, self.generator), 1):
             if compute_gradients is None:
                 batch_loss = loss(model(X), y).mean()
                 batch_loss.backward()

@@ -71,7 +71,9 @@ class StopAt:
         if crossed:
             trainer.should_stop = True
             side = "below" if self.mode == "min" else "above"
-            trainer.stop_reason = f"stopped at epoch {epoch}: {self.monitor} {value:g} is {side} {self.threshold:g}"
+            trainer.stop_reason = (
+                f"stopped at epoch {epoch}: {self.monitor} {value:g} is {side} {self.threshold:g}"
+            )
 
 
 class StepLR:

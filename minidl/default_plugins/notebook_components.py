@@ -10,6 +10,7 @@ from torch import nn
 
 from minidl import d2l
 from minidl.errors import MinidlError, OptionError
+from minidl.interfaces import Batch
 from minidl.optim import ManualOptimizer
 
 
@@ -42,7 +43,7 @@ class SyntheticLinear:
         """The parameters the data was drawn from, by model parameter name."""
         return {"w": self.true_w, "b": self.true_b}
 
-    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         """Shuffled minibatches of the training split (the last may be short)."""
         return d2l.data_iter(batch_size, *self._splits["train"], generator=generator)
 

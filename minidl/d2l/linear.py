@@ -1,22 +1,16 @@
-"""The book's chapter-3 helpers under the book's names and signatures.
-
-Code written for "Dive into Deep Learning" (PyTorch edition) runs after changing its
-import line to ``import minidl.d2l as d2l``. These are the very functions minidl's
-default plugins use. Plotting needs the ``plot`` extra (matplotlib); ``plt`` and the
-plotting helpers raise an ``ImportError`` that names it when it is missing.
-"""
+"""Section 3.2's helpers: data, linear regression, squared loss, SGD, plotting setup."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 import torch
+
+from minidl.d2l.plotting import pyplot as _pyplot
 
 __all__ = [
     "data_iter",
     "linreg",
-    "plt",
     "semilogy",
     "set_figsize",
     "sgd",
@@ -24,22 +18,6 @@ __all__ = [
     "synthetic_data",
     "use_svg_display",
 ]
-
-_PLOT_EXTRA = "plotting needs matplotlib: pip install 'minidl[plot]'"
-
-
-def _pyplot() -> Any:
-    try:
-        from matplotlib import pyplot
-    except ImportError as exc:
-        raise ImportError(_PLOT_EXTRA) from exc
-    return pyplot
-
-
-def __getattr__(name: str) -> Any:
-    if name == "plt":  # imported on first use, so minidl.d2l works without matplotlib
-        return _pyplot()
-    raise AttributeError(f"module 'minidl.d2l' has no attribute {name!r}")
 
 
 def synthetic_data(

@@ -1,0 +1,41 @@
+"""The book's helpers under the book's names and signatures.
+
+Code written for "Dive into Deep Learning" (PyTorch edition) runs after changing its
+import line to ``import minidl.d2l as d2l``. These are the very functions minidl's
+plugins use, not copies. Plotting needs the ``plot`` extra (matplotlib); ``plt`` and the
+plotting helpers raise an ``ImportError`` naming it when it is missing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from minidl.d2l.linear import (
+    data_iter,
+    linreg,
+    semilogy,
+    set_figsize,
+    sgd,
+    squared_loss,
+    synthetic_data,
+    use_svg_display,
+)
+from minidl.d2l.plotting import pyplot
+
+__all__ = [
+    "data_iter",
+    "linreg",
+    "plt",
+    "semilogy",
+    "set_figsize",
+    "sgd",
+    "squared_loss",
+    "synthetic_data",
+    "use_svg_display",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "plt":  # imported on first use, so minidl.d2l works without matplotlib
+        return pyplot()
+    raise AttributeError(f"module 'minidl.d2l' has no attribute {name!r}")

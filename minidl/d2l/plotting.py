@@ -1,0 +1,16 @@
+"""matplotlib, imported on first use so that ``minidl.d2l`` works without it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PLOT_EXTRA = "plotting needs matplotlib: pip install 'minidl[plot]'"
+
+
+def pyplot() -> Any:
+    """Return ``matplotlib.pyplot``, or raise an ImportError naming the ``plot`` extra."""
+    try:
+        from matplotlib import pyplot as plt
+    except ImportError as exc:
+        raise ImportError(PLOT_EXTRA) from exc
+    return plt
