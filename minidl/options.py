@@ -48,10 +48,8 @@ class Option:
         try:
             return _parse(self.type, text.strip())
         except (ValueError, TypeError) as exc:
-            raise OptionError(
-                f"option {self.name!r}: cannot read {text!r} as {self.type_name}"
-                + (f" ({exc})" if str(exc) else "")
-            ) from None
+            detail = f" ({exc})" if str(exc).startswith("expected") else ""
+            raise OptionError(f"option {self.name!r}: cannot read {text!r} as {self.type_name}{detail}") from None
 
     def coerce(self, value: Any) -> Any:
         """Check a value from a config file or Python call against the type."""
@@ -59,10 +57,8 @@ class Option:
             return self.parse(value)
         try:
             return _coerce(self.type, value)
-        except (ValueError, TypeError):
-            raise OptionError(
-                f"option {self.name!r}: {value!r} is not a valid {self.type_name}"
-            ) from None
+        except (ValueError, TypeError) as exc:
+            raise OptionError(f"option {self.name!r}: {value!r} is not a valid {self.type_name} ({exc})") from None
 
 
 def options_of(factory: Callable[..., Any], injected: Iterable[str] = ()) -> list[Option]:
@@ -97,7 +93,10 @@ def resolve_options(
     values = {}
     for option in options:
         if option.name in given:
-            values[option.name] = option.coerce(given[option.name])
+            try:
+                values[option.name] = option.coerce(given[option.name])
+            except OptionError as exc:
+                raise OptionError(f"{component}: {exc}") from None
         elif option.required:
             raise OptionError(f"{component} needs option {option.name!r} ({option.type_name})")
         else:

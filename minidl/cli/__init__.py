@@ -1,0 +1,121 @@
+"""The ``minidl`` command line: a thin layer over the library.
+
+Built by :func:`create_cli` (no plugin is loaded at import time). Plugins named with
+``-p`` are loaded before the command runs, so their components and subcommands are
+there; installed plugins that fail are named in one warning line each. Errors in what
+the user typed end with one ``Error:`` line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from minidl import __version__
+from minidl.cli.inspect import list_command, plugins_command, show_command
+from minidl.cli.train import train_command
+from minidl.errors import DivergedError, MinidlError
+from minidl.plugins import Plugins, load_plugins
+
+
+class MinidlGroup(click.Group):
+    """A group that loads plugins first and reports every error in one line."""
+
+    def __init__(self, *args: Any, plugins: Plugins | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.plugins = plugins
+        self._base_commands = dict(self.commands)
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        """Load plugins, then run; errors become one line on stderr with an exit code."""
+        args = list(sys.argv[1:] if args is None else args)
+        try:
+            self._prepare(_named_plugins(args))
+            result = super().main(args, prog_name or "minidl", complete_var,
+                                  standalone_mode=False, **extra)
+        except click.exceptions.Exit as exc:
+            result = exc.exit_code
+        except click.UsageError as exc:
+            _fail(exc.format_message(), 2)
+        except MinidlError as exc:
+            _fail(str(exc), 2)
+        except DivergedError as exc:
+            _fail(str(exc), 1)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            _fail("aborted", 1)
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
+
+    def _prepare(self, named: list[str]) -> None:
+        if self.plugins is None or named:
+            self.plugins = load_plugins(named)
+        self.commands = dict(self._base_commands)
+        self.plugins.registry  # noqa: B018 - registering components reports broken plugins
+        self.plugins.add_commands(self)
+        for failure in self.plugins.failures:
+            click.echo(f"Warning: {failure}", err=True)
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        """Give every command the loaded plugins as ``ctx.obj``."""
+        extra.setdefault("obj", self.plugins)
+        return super().make_context(info_name, args, parent, **extra)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def _named_plugins(args: list[str]) -> list[str]:
+    """The values of ``-p`` / ``--plugin`` given before the subcommand."""
+    named, i = [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("-p", "--plugin") and i + 1 < len(args):
+            named.append(args[i + 1])
+            i += 2
+            continue
+        if arg.startswith("--plugin="):
+            named.append(arg.split("=", 1)[1])
+        elif arg.startswith("-p") and len(arg) > 2 and not arg.startswith("--"):
+            named.append(arg[2:])
+        elif not arg.startswith("-"):
+            break  # the subcommand: its own options are not ours
+        i += 1
+    return named
+
+
+def create_cli(plugins: Plugins | None = None) -> click.Group:
+    """Build the ``minidl`` command; ``plugins`` defaults to loading them on first run."""
+
+    @click.group(cls=MinidlGroup, plugins=plugins, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(__version__, prog_name="minidl")
+    @click.option("-p", "--plugin", "plugin_specs", multiple=True, metavar="MODULE_OR_FILE",
+                  help="Load a plugin for this run: a module name or a .py file (repeatable).")
+    def cli(plugin_specs: tuple[str, ...]) -> None:
+        """minidl: train the d2l notebook's linear regression, and swap any part by name.
+
+        \b
+        Start with `minidl train`; `minidl list` shows what you can swap in,
+        `minidl show KIND NAME` a component's options.
+        """
+
+    cli.add_command(train_command)
+    cli.add_command(list_command)
+    cli.add_command(show_command)
+    cli.add_command(plugins_command)
+    cli._base_commands = dict(cli.commands)  # type: ignore[attr-defined]
+    return cli
+
+
+def main() -> None:
+    """The console script ``minidl``."""
+    create_cli().main()

@@ -1,0 +1,5 @@
+"""``python -m minidl.cli``."""
+
+from minidl.cli import main
+
+main()

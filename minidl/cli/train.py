@@ -1,0 +1,165 @@
+"""``minidl train``: build a run from defaults, a config file and flags, then train it."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import Any
+
+import click
+
+from minidl.cli.params import ComponentName
+from minidl.config import COMPONENT_KINDS, RunConfig, load_config
+from minidl.errors import MinidlError
+from minidl.plugins import Plugins
+
+DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
+
+
+@click.command("train")
+@click.option("--config", "config_path", metavar="FILE", help="Read the run's configuration from a TOML file.")
+@click.option("--dataset", type=ComponentName("dataset"), help="Dataset by name (see `minidl list dataset`).")
+@click.option("--model", type=ComponentName("model"), help="Model by name.")
+@click.option("--loss", type=ComponentName("loss"), help="Loss by name.")
+@click.option("--optimizer", type=ComponentName("optimizer"), help="Optimizer by name.")
+@click.option("--epochs", type=int, help="Total number of epochs (default 3).")
+@click.option("--batch-size", type=int, help="Examples per minibatch (default 10).")
+@click.option("--lr", type=float, help="Learning rate (the optimizer's lr option; default 0.03).")
+@click.option("--seed", type=int, help="Seed for data, initial parameters and order (default 0).")
+@click.option("--device", help="cpu, cuda, cuda:N or auto (default cpu).")
+@click.option("--set", "assignments", multiple=True, metavar="KIND.OPTION=VALUE",
+              help="Set a component option, e.g. dataset.num_examples=5000 (repeatable).")
+@click.option("--metric", "metrics", multiple=True, type=ComponentName("metric"),
+              help="Also compute this metric on every split each epoch (repeatable).")
+@click.option("--callback", "callbacks", multiple=True, type=ComponentName("callback"),
+              help="Enable a callback; options via --set callback.NAME.OPTION=VALUE (repeatable).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the final summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with history and parameters.")
+@click.option("--print-config", is_flag=True, help="Print the resolved configuration as TOML and exit.")
+@click.pass_obj
+def train_command(plugins: Plugins, config_path: str | None, assignments: tuple[str, ...],
+                  quiet: bool, as_json: bool, print_config: bool, **flags: Any) -> None:
+    """Train: the notebook's linear regression by default; swap any part by name.
+
+    \b
+    Flags override the config file; --set overrides both for component options:
+      minidl train --model linreg --set model.grad=analytic --epochs 5
+      minidl train --set dataset.num_inputs=3 --set dataset.true_w=1,2,3
+    """
+    config = configure(load_config(config_path) if config_path else RunConfig(), assignments, **flags)
+    if print_config:
+        click.echo(config.resolve(plugins.registry).to_toml(), nl=False)
+        return
+    run_training(plugins, config, quiet=quiet, as_json=as_json)
+
+
+def configure(config: RunConfig, assignments: tuple[str, ...], *, metrics: tuple[str, ...] = (),
+              callbacks: tuple[str, ...] = (), **flags: Any) -> RunConfig:
+    """Layer flags over ``config``: component names, then ``--set``, then hyperparameters."""
+    for kind in COMPONENT_KINDS:
+        if flags.get(kind):
+            config.set_name(kind, flags[kind])
+    for name in callbacks:
+        config.callbacks.setdefault(name, {})
+    for metric in metrics:
+        if metric not in config.train.metrics:
+            config.train.metrics.append(metric)
+    for assignment in assignments:
+        config.apply(assignment)
+    if flags.get("lr") is not None:
+        config.optimizer.options["lr"] = flags["lr"]
+    for key in ("epochs", "batch_size", "seed", "device"):
+        if flags.get(key) is not None:
+            config.set_train(key, flags[key])
+    if not DEVICE_PATTERN.match(config.train.device):
+        raise MinidlError(f"unknown device {config.train.device!r}; accepted: cpu, cuda, cuda:N, auto")
+    return config
+
+
+def run_training(plugins: Plugins, config: RunConfig, *, quiet: bool, as_json: bool) -> None:
+    """Build and train; print epoch lines, or the summary only, or JSON."""
+    from minidl.run import build
+
+    run = build(config, plugins, verbose=not (quiet or as_json), echo=click.echo)
+    progress = _progress_bar(run) if not (quiet or as_json) and sys.stderr.isatty() else None
+    try:
+        if progress is not None:
+            run.trainer.callbacks.append(progress)
+        history = run.fit()
+    except KeyboardInterrupt:
+        click.echo(f"Interrupted after epoch {run.trainer.epoch}; nothing was saved.", err=True)
+        sys.exit(130)
+    finally:
+        if progress is not None:
+            progress.close()
+    if as_json:
+        click.echo(json.dumps(summary_json(run, history.records), indent=2))
+        return
+    if quiet and history.records:
+        from minidl.trainer import format_epoch
+
+        click.echo(format_epoch(history.records[-1], run.trainer.metrics))
+    for line in summary_lines(run):
+        click.echo(line)
+
+
+def summary_lines(run: Any) -> list[str]:
+    """Why training stopped early, and learned parameters beside the true ones."""
+    lines = [run.trainer.stop_reason] if run.trainer.stop_reason else []
+    true_params = getattr(run.dataset, "true_params", None) or {}
+    learned = run.parameters()
+    for name, true in true_params.items():
+        if name in learned:
+            lines.append(f"{name}: {_fmt(learned[name])}  true: {true}")
+    return lines
+
+
+def summary_json(run: Any, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Everything a script compares between runs; nothing that varies with the clock."""
+    result = {"config": json.loads(json.dumps(_config_dict(run.config))), "history": records,
+              "parameters": run.parameters()}
+    true_params = getattr(run.dataset, "true_params", None)
+    if true_params:
+        result["true_parameters"] = true_params
+    if run.trainer.stop_reason:
+        result["stopped"] = run.trainer.stop_reason
+    return result
+
+
+def _config_dict(config: RunConfig) -> dict[str, Any]:
+    import tomllib
+
+    return tomllib.loads(config.to_toml())
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(f"{v:.4f}" for v in value) + "]"
+    return f"{value:.4f}"
+
+
+class _ProgressBar:
+    """Shows a click progress bar on stderr, advanced after every step."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+
+    def on_batch_end(self, trainer: Any, epoch: int, step: int, loss: float) -> None:
+        """Advance by one step."""
+        self.bar.update(1)
+
+    def close(self) -> None:
+        """Finish the bar."""
+        self.bar.render_finish()
+
+
+def _progress_bar(run: Any) -> _ProgressBar:
+    from minidl.hookspecs import hookimpl
+
+    n = len(run.dataset.tensors("train")[0])
+    steps = -(-n // run.config.train.batch_size) * run.config.train.epochs
+    bar = click.progressbar(length=steps, label="training", file=sys.stderr)
+    progress = _ProgressBar(bar)
+    hookimpl(progress.on_batch_end)  # marks the bound method's function as a hook
+    return progress
