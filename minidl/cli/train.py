@@ -12,6 +12,7 @@ import click
 from minidl.cli.params import ComponentName
 from minidl.config import COMPONENT_KINDS, RunConfig, load_config
 from minidl.errors import MinidlError
+from minidl.hookspecs import hookimpl
 from minidl.plugins import Plugins
 
 DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
@@ -145,6 +146,7 @@ class _ProgressBar:
     def __init__(self, bar: Any) -> None:
         self.bar = bar
 
+    @hookimpl
     def on_batch_end(self, trainer: Any, epoch: int, step: int, loss: float) -> None:
         """Advance by one step."""
         self.bar.update(1)
@@ -155,11 +157,7 @@ class _ProgressBar:
 
 
 def _progress_bar(run: Any) -> _ProgressBar:
-    from minidl.hookspecs import hookimpl
-
     n = len(run.dataset.tensors("train")[0])
     steps = -(-n // run.config.train.batch_size) * run.config.train.epochs
     bar = click.progressbar(length=steps, label="training", file=sys.stderr)
-    progress = _ProgressBar(bar)
-    hookimpl(progress.on_batch_end)  # marks the bound method's function as a hook
-    return progress
+    return _ProgressBar(bar)

@@ -1,0 +1,250 @@
+"""The command line through click's CliRunner: output, swapping, config, inspection, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from minidl.cli import create_cli
+
+EPOCH_LINE = re.compile(r"^epoch \d+, loss \d+\.\d{6}$")
+
+
+@pytest.fixture
+def invoke(monkeypatch: pytest.MonkeyPatch):
+    """Run ``minidl ARGS`` in-process; returns click's Result (stdout and stderr apart)."""
+    monkeypatch.delenv("MINIDL_PLUGINS", raising=False)
+    monkeypatch.setenv("MINIDL_LOAD_PLUGINS", "")  # the defaults only, unless a test says so
+
+    def run(*args: str, env: dict[str, str] | None = None):
+        return CliRunner().invoke(create_cli(), list(args), env=env)
+
+    return run
+
+
+def assert_usage_error(result, *fragments: str) -> None:
+    """Exit 2, nothing on stdout, one line on stderr containing every fragment, no traceback."""
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_train_prints_the_notebook_lines_then_learned_and_true_parameters(invoke) -> None:
+    result = invoke("train")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [bool(EPOCH_LINE.match(line)) for line in lines[:3]] == [True] * 3
+    assert [line.split(",")[0] for line in lines[:3]] == ["epoch 1", "epoch 2", "epoch 3"]
+    assert re.fullmatch(r"w: \[1\.99\d\d, -3\.39\d\d\]  true: \[2\.0, -3\.4\]", lines[3]) or re.fullmatch(
+        r"w: \[2\.00\d\d, -3\.40\d\d\]  true: \[2\.0, -3\.4\]", lines[3]
+    ), lines[3]
+    assert re.fullmatch(r"b: 4\.(19|20)\d\d  true: 4\.2", lines[4]), lines[4]
+    assert len(lines) == 5
+    assert result.stderr == ""
+    assert float(lines[2].split("loss ")[1]) < 1e-4
+
+
+def test_quiet_prints_only_the_summary(invoke) -> None:
+    full = invoke("train").stdout.splitlines()
+    quiet = invoke("train", "--quiet").stdout.splitlines()
+    assert quiet == full[2:]
+
+
+def test_json_is_one_object_identical_between_runs(invoke) -> None:
+    first, second = invoke("train", "--json"), invoke("train", "--json")
+    assert first.exit_code == 0
+    assert first.stdout == second.stdout
+    data = json.loads(first.stdout)
+    assert [record["epoch"] for record in data["history"]] == [1, 2, 3]
+    assert set(data["parameters"]) == {"w", "b"}
+    assert data["true_parameters"] == {"w": [2.0, -3.4], "b": 4.2}
+    other_seed = json.loads(invoke("train", "--json", "--seed", "1").stdout)
+    assert other_seed["parameters"] != data["parameters"]
+
+
+def test_set_changes_component_options(invoke) -> None:
+    result = invoke("train", "--json", "--set", "dataset.num_examples=500", "--set", "dataset.true_w=1,2,3",
+                    "--set", "dataset.num_inputs=3")
+    data = json.loads(result.stdout)
+    assert data["config"]["dataset"]["num_examples"] == 500
+    assert data["true_parameters"]["w"] == [1.0, 2.0, 3.0]
+    assert len(data["parameters"]["w"]) == 3
+
+
+def test_list_syntax_with_brackets_and_hyperparameter_flags(invoke) -> None:
+    result = invoke("train", "--json", "--set", "dataset.true_w=[2, -3.4, 1]", "--set", "dataset.num_inputs=3",
+                    "--epochs", "2", "--batch-size", "20", "--lr", "0.05", "--seed", "7", "--device", "cpu")
+    data = json.loads(result.stdout)
+    assert data["config"]["train"] == {"epochs": 2, "batch_size": 20, "seed": 7, "device": "cpu", "metrics": []}
+    assert data["config"]["optimizer"]["lr"] == 0.05
+    assert len(data["history"]) == 2
+
+
+def test_swapping_by_name_and_metrics_and_callbacks(invoke) -> None:
+    result = invoke("train", "--json", "--model", "linreg", "--loss", "squared", "--optimizer", "sgd",
+                    "--metric", "mse", "--callback", "stop-at", "--set", "callback.stop-at.threshold=0.01",
+                    "--set", "dataset.num_test=100", "--epochs", "10")
+    data = json.loads(result.stdout)
+    assert len(data["history"]) == 2  # the loss falls below 0.01 in the second epoch
+    assert {"loss", "test_loss", "mse", "test_mse"} <= set(data["history"][0])
+    assert "stopped" in data
+
+
+def test_epoch_line_shows_test_loss(invoke) -> None:
+    result = invoke("train", "--set", "dataset.num_test=200", "--epochs", "1")
+    assert re.fullmatch(r"epoch 1, loss \d+\.\d{6}, test loss \d+\.\d{6}", result.stdout.splitlines()[0])
+
+
+def test_config_file_with_flags_overriding(invoke, tmp_path: Path) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text('[train]\nepochs = 2\nseed = 3\n\n[optimizer]\nname = "sgd"\nlr = 0.01\n')
+    data = json.loads(invoke("train", "--config", str(config), "--json", "--seed", "4").stdout)
+    assert data["config"]["train"]["epochs"] == 2
+    assert data["config"]["train"]["seed"] == 4
+    assert data["config"]["optimizer"]["lr"] == 0.01
+
+
+def test_print_config_round_trips_without_training(invoke, tmp_path: Path) -> None:
+    printed = invoke("train", "--print-config", "--set", "dataset.num_test=50", "--callback", "early-stopping",
+                     "--metric", "mae")
+    assert printed.exit_code == 0
+    assert "epoch" not in printed.stdout.split("[dataset]")[1]
+    assert tomllib.loads(printed.stdout)["callback"]["early-stopping"]["patience"] == 3
+    path = tmp_path / "run.toml"
+    path.write_text(printed.stdout)
+    assert invoke("train", "--config", str(path), "--print-config").stdout == printed.stdout
+
+
+def test_divergence_stops_with_exit_1_and_no_nan_lines(invoke) -> None:
+    result = invoke("train", "--lr", "5")
+    assert result.exit_code == 1
+    assert "nan" not in result.stdout and "inf" not in result.stdout
+    assert re.fullmatch(r"Error: training diverged: loss became (nan|inf|-inf) at epoch \d+, step \d+; "
+                        r"try a smaller learning rate\n", result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--model", "linreggg"], ["model 'linreggg'", "available: linreg", "did you mean 'linreg'"]),
+        (["--dataset", "nope"], ["dataset 'nope'", "synthetic-linear"]),
+        (["--set", "model.colour=red"], ["no option 'colour'", "num_inputs, grad"]),
+        (["--set", "dataset.num_examples=many"], ["num_examples", "'many'", "int"]),
+        (["--set", "dataset.true_w=1,x"], ["true_w", "list[float]"]),
+        (["--batch-size", "0"], ["batch size", "got 0"]),
+        (["--epochs", "-1"], ["epochs", "got -1"]),
+        (["--lr", "nan"], ["learning rate", "nan"]),
+        (["--lr", "-0.1"], ["learning rate", "-0.1"]),
+        (["--lr", "inf"], ["learning rate", "inf"]),
+        (["--set", "dataset.num_examples"], ["KIND.OPTION=VALUE"]),
+        (["--set", "num_examples=3"], ["KIND.OPTION=VALUE"]),
+        (["--set", "colour.size=3"], ["unknown KIND 'colour'"]),
+        (["--config", "missing.toml"], ["missing.toml", "does not exist"]),
+        (["--device", "tpu"], ["device 'tpu'", "cpu, cuda"]),
+        (["--metric", "f1"], ["metric 'f1'", "mae, mse"]),
+        (["--callback", "nope"], ["callback 'nope'", "early-stopping"]),
+        (["--set", "callback.stop-at.colour=1"], ["no option 'colour'", "monitor"]),
+        (["--epochs", "three"], ["'three'", "integer"]),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(invoke, args: list[str], fragments: list[str]) -> None:
+    assert_usage_error(invoke("train", *args), *fragments)
+
+
+def test_invalid_toml_names_file_and_line(invoke, tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[train]\nepochs = 3\nseed = = 1\n")
+    assert_usage_error(invoke("train", "--config", str(path)), "bad.toml", "line 3")
+
+
+def test_list_show_plugins_and_their_json(invoke) -> None:
+    listed = invoke("list")
+    assert "synthetic-linear" in listed.stdout and "early-stopping" in listed.stdout
+    assert invoke("list", "model").stdout.splitlines()[0] == "model:"
+    as_json = json.loads(invoke("list", "--json").stdout)
+    assert {"kind": "model", "name": "linreg", "plugin": "minidl.default_plugins.notebook",
+            "summary": "Linear regression X @ w + b; w from N(0, 0.01), b = 0."} in as_json
+    shown = invoke("show", "dataset", "synthetic-linear").stdout
+    assert "true_w (list[float], default [2.0, -3.4])  the true weights" in shown
+    options = json.loads(invoke("show", "optimizer", "sgd", "--json").stdout)["options"]
+    assert options == [{"name": "lr", "type": "float", "required": False, "default": 0.03, "help": "learning rate"}]
+    plugins = json.loads(invoke("plugins", "--json").stdout)
+    notebook = next(p for p in plugins if p["name"] == "minidl.default_plugins.notebook")
+    assert "model linreg" in notebook["components"] and notebook["version"]
+    assert_usage_error(invoke("show", "model", "nope"), "model 'nope'")
+
+
+def test_version(invoke) -> None:
+    import minidl
+
+    assert invoke("--version").stdout.strip() == f"minidl, version {minidl.__version__}"
+
+
+LOCAL_PLUGIN = '''
+import click
+from minidl import hookimpl
+
+
+def doubled(num_examples: int = 100):
+    """Synthetic data with twice the default weights.
+
+    Args:
+        num_examples: examples
+    """
+    from minidl.default_plugins.notebook_components import SyntheticLinear
+    return SyntheticLinear(num_examples, 2, [4.0, -6.8], 8.4, 0.01)
+
+
+@hookimpl
+def register_datasets(register):
+    register("doubled", doubled)
+
+
+@hookimpl
+def register_commands(cli):
+    @cli.command()
+    def hello():
+        """Say hello."""
+        click.echo("hello from a plugin")
+'''
+
+
+def test_plugin_from_a_file_adds_components_and_commands(invoke, tmp_path: Path) -> None:
+    path = tmp_path / "myplugin.py"
+    path.write_text(LOCAL_PLUGIN)
+    assert invoke("-p", str(path), "hello").stdout == "hello from a plugin\n"
+    data = json.loads(invoke("-p", str(path), "train", "--dataset", "doubled", "--json", "--epochs", "1").stdout)
+    assert data["true_parameters"]["w"] == [4.0, -6.8]
+    via_env = invoke("hello", env={"MINIDL_PLUGINS": str(path)})
+    assert via_env.stdout == "hello from a plugin\n"
+
+
+def test_plugin_that_fails_to_load_is_named(invoke, tmp_path: Path) -> None:
+    path = tmp_path / "broken.py"
+    path.write_text("raise RuntimeError('kaboom')\n")
+    assert_usage_error(invoke("-p", str(path), "list"), "broken.py", "RuntimeError: kaboom")
+    assert_usage_error(invoke("-p", "no_such_module_xyz", "list"), "no_such_module_xyz", "ModuleNotFoundError")
+    assert_usage_error(invoke("list", env={"MINIDL_PLUGINS": str(path)}), "broken.py", "kaboom")
+
+
+def test_plugin_with_a_misspelled_hook_is_refused(invoke, tmp_path: Path) -> None:
+    path = tmp_path / "typo.py"
+    path.write_text("from minidl import hookimpl\n\n@hookimpl\ndef register_modles(register):\n    pass\n")
+    assert_usage_error(invoke("-p", str(path), "list"), "register_modles")
+
+
+def test_shell_completion_of_component_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MINIDL_LOAD_PLUGINS", "")
+    result = CliRunner().invoke(create_cli(), [], env={"_MINIDL_COMPLETE": "bash_complete",
+                                                      "COMP_WORDS": "minidl train --model lin", "COMP_CWORD": "3"},
+                                prog_name="minidl")
+    assert "linreg" in result.stdout

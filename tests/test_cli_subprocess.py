@@ -1,0 +1,73 @@
+"""The installed ``minidl`` entry point, run as a user runs it: in a real process."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MINIDL = str(Path(sys.executable).with_name("minidl"))
+
+
+def run(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "MINIDL_LOAD_PLUGINS": "", **(env or {})}
+    full_env.pop("MINIDL_PLUGINS", None)
+    return subprocess.run([MINIDL, *args], capture_output=True, text=True, env=full_env, timeout=120, **kwargs)
+
+
+def test_entry_point_trains_the_notebook() -> None:
+    result = run("train")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("epoch 1, loss ")
+    assert "true: [2.0, -3.4]" in result.stdout
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["list"], ["show", "model", "linreg"], ["plugins"], ["--version"],
+                                  ["train", "--help"]])
+def test_inspection_does_not_import_torch(tmp_path: Path, args: list[str]) -> None:
+    poisoned = tmp_path / "torch"
+    poisoned.mkdir()
+    (poisoned / "__init__.py").write_text("raise ImportError('torch must not be imported here')\n")
+    result = run(*args, env={"PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_usage_error_exit_code_and_single_line() -> None:
+    result = run("train", "--model", "nope")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+    assert result.stdout == ""
+
+
+def test_progress_bar_only_when_stderr_is_a_terminal() -> None:
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen([MINIDL, "train", "--epochs", "1"], stdout=subprocess.PIPE, stderr=secondary,
+                               env={**os.environ, "MINIDL_LOAD_PLUGINS": ""})
+    os.close(secondary)
+    stdout, _ = process.communicate(timeout=120)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    terminal = b"".join(chunks).decode()
+    assert process.returncode == 0
+    assert "training" in terminal and "100%" in terminal
+    assert stdout.decode().startswith("epoch 1, loss")
+    assert run("train", "--epochs", "1").stderr == ""  # a pipe: no bar
+
+
+def test_python_dash_m_works() -> None:
+    result = subprocess.run([sys.executable, "-m", "minidl.cli", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and "minidl, version" in result.stdout
