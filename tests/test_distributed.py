@@ -1,0 +1,362 @@
+"""Data-parallel training (minidl.distributed): 2 processes on the CPU with gloo.
+
+The oracle: one process with batch 2B. Jobs run through :func:`minidl.distributed.launch`
+(torch's elastic launcher); the workers are this file run as a script (see the bottom).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+
+import minidl
+from minidl import distributed
+from minidl.adapters import TensorData
+from minidl.config import ComponentConfig, RunConfig
+from minidl.hookspecs import hookimpl
+from minidl.run import build
+
+B = 10  # per-process batch size
+WORKER = [sys.executable, str(Path(__file__).resolve())]
+
+
+# -- components used by the jobs (registered in the workers and in this process) ----------
+def tiny_linear(num_inputs: int | None = None) -> Any:
+    """torch's nn.Linear with one output.
+
+    Args:
+        num_inputs: input features (default: the dataset's)
+    """
+    return torch.nn.Linear(num_inputs or 2, 1)
+
+
+def torch_sgd(params: Any, lr: float = 0.05, momentum: float = 0.0) -> Any:
+    """torch.optim.SGD.
+
+    Args:
+        lr: learning rate
+        momentum: momentum factor
+    """
+    return torch.optim.SGD(params, lr=lr, momentum=momentum)
+
+
+class SaveEachEpoch:
+    """Writes the trainer's state to ``path`` at each epoch end, on rank 0 only."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @hookimpl
+    def on_epoch_end(self, trainer: Any, epoch: int, metrics: dict[str, Any]) -> None:
+        """Save (rank 0 only), atomically."""
+        if distributed.is_rank_zero():
+            state = trainer.state_dict()  # taken before the trainer counts this epoch: add it
+            state.update(epoch=epoch, history=[*state["history"], dict(metrics)])
+            torch.save(state, self.path + ".tmp")
+            Path(self.path + ".tmp").replace(self.path)
+
+
+def save_each_epoch(path: str = "ckpt.pt") -> SaveEachEpoch:
+    """Save a checkpoint at every epoch end.
+
+    Args:
+        path: where
+    """
+    return SaveEachEpoch(path)
+
+
+class TestComponents:
+    """Registers the components above."""
+
+    @hookimpl
+    def register_models(self, register: Any) -> None:
+        """tiny-linear."""
+        register("tiny-linear", tiny_linear)
+
+    @hookimpl
+    def register_optimizers(self, register: Any) -> None:
+        """torch-sgd."""
+        register("torch-sgd", torch_sgd)
+
+    @hookimpl
+    def register_callbacks(self, register: Any) -> None:
+        """save-each-epoch."""
+        register("save-each-epoch", save_each_epoch)
+
+
+def test_plugins() -> minidl.Plugins:
+    """Default plugins plus this file's components (no installed plugin leaks in)."""
+    plugins = minidl.load_plugins(entry_points=False)
+    plugins.register(TestComponents(), "ddp-test")
+    return plugins
+
+
+test_plugins.__test__ = False  # type: ignore[attr-defined]
+
+
+def make_config(model: str, model_options: dict[str, Any], optimizer: str, optimizer_options: dict[str, Any],
+                num_examples: int, batch_size: int = B, epochs: int = 3) -> RunConfig:
+    """A small regression run: 3 inputs, a test split, the mse metric."""
+    config = RunConfig()
+    config.dataset = ComponentConfig("synthetic-linear", {
+        "num_examples": num_examples, "num_inputs": 3, "true_w": [2.0, -3.4, 1.5], "num_test": 17})
+    config.model = ComponentConfig(model, dict(model_options))
+    config.optimizer = ComponentConfig(optimizer, dict(optimizer_options))
+    config.train.batch_size, config.train.epochs, config.train.seed = batch_size, epochs, 7
+    config.train.metrics = ["mse"]
+    return config
+
+
+# name -> (model, model options, optimizer, optimizer options, examples, impl). 101 examples
+# leave a last global batch of 1 (rank 1 gets a stand-in of weight 0); 107 leave 7 (4 + 3).
+SCENARIOS: dict[str, tuple[Any, ...]] = {
+    "analytic-sgd": ("linreg", {"grad": "analytic"}, "sgd", {"lr": 0.05}, 101, "auto"),
+    "autograd-sgd-allreduce": ("linreg", {}, "sgd", {"lr": 0.05}, 107, "allreduce"),
+    "autograd-sgd-ddp": ("linreg", {}, "sgd", {"lr": 0.05}, 101, "auto"),
+    "linear-torchsgd-ddp": ("tiny-linear", {}, "torch-sgd", {"lr": 0.05, "momentum": 0.9}, 107, "auto"),
+}
+
+
+def scenario_config(name: str, batch_size: int = B, epochs: int = 3) -> RunConfig:
+    """The configuration of a scenario, at a batch size."""
+    model, model_options, optimizer, optimizer_options, n, _ = SCENARIOS[name]
+    return make_config(model, model_options, optimizer, optimizer_options, n, batch_size, epochs)
+
+
+def single_process(config: RunConfig) -> minidl.run.Run:
+    """Train ``config`` here, in one process."""
+    run = build(config, test_plugins())
+    run.fit()
+    return run
+
+
+def close(a: Any, b: Any) -> bool:
+    """Nested lists / dicts of numbers equal to float tolerance."""
+    return torch.allclose(torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64),
+                          rtol=1e-5, atol=1e-6)
+
+
+# -- the equivalence job, run once for all the tests that read it ---------------------------
+@pytest.fixture(scope="module")
+def equivalence_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Runs every scenario (and a resume) in one 2-process job; returns its output folder."""
+    out = tmp_path_factory.mktemp("ddp")
+    messages: list[str] = []
+    code = distributed.launch(2, ["equivalence", str(out)], program=WORKER, echo=messages.append)
+    assert code == 0, messages
+    return out
+
+
+def read(out: Path, name: str, rank: int) -> dict[str, Any]:
+    """What rank ``rank`` wrote for scenario ``name``."""
+    return json.loads((out / f"{name}-rank{rank}.json").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_two_processes_match_one_process_with_twice_the_batch(equivalence_job: Path, name: str) -> None:
+    reference = single_process(scenario_config(name, batch_size=2 * B))
+    for rank in (0, 1):
+        result = read(equivalence_job, name, rank)
+        assert result["params"].keys() == reference.parameters().keys()  # no "module." prefix
+        for key, value in reference.parameters().items():
+            assert close(result["params"][key], value), (name, rank, key)
+        for record, expected in zip(result["history"], reference.trainer.history, strict=True):
+            assert record.keys() == expected.keys()
+            assert close([record[k] for k in expected], [expected[k] for k in expected])
+
+
+@pytest.mark.slow
+def test_the_implementation_follows_the_rule(equivalence_job: Path) -> None:
+    impls = {name: read(equivalence_job, name, 0)["impl"] for name in SCENARIOS}
+    assert impls == {"analytic-sgd": "allreduce", "autograd-sgd-allreduce": "allreduce",
+                     "autograd-sgd-ddp": "ddp", "linear-torchsgd-ddp": "ddp"}
+
+
+@pytest.mark.slow
+def test_only_rank_zero_prints_epoch_lines(equivalence_job: Path) -> None:
+    lines = read(equivalence_job, "analytic-sgd", 0)["lines"]
+    assert [line.split(",")[0] for line in lines] == ["epoch 1", "epoch 2", "epoch 3"]
+    assert read(equivalence_job, "analytic-sgd", 1)["lines"] == []
+
+
+@pytest.mark.slow
+def test_resume_from_rank_zeros_state_continues_like_one_process(equivalence_job: Path) -> None:
+    reference = single_process(scenario_config("analytic-sgd", batch_size=2 * B))
+    for rank in (0, 1):
+        result = read(equivalence_job, "resume", rank)
+        assert [r["epoch"] for r in result["history"]] == [1, 2, 3]
+        for key, value in reference.parameters().items():
+            assert close(result["params"][key], value), (rank, key)
+
+
+# -- sharding, in this process ------------------------------------------------------------
+def shares(n: int, world_size: int, batch_size: int, seed: int = 3) -> list[list[list[int]]]:
+    """Per rank, the example indices of each of its batches (X holds the indices)."""
+    X = torch.arange(n).reshape(n, 1)
+    data = TensorData(X, X.float())
+    result = []
+    for rank in range(world_size):
+        sharded = distributed.ShardedDataset(data, rank, world_size)
+        generator = torch.Generator().manual_seed(seed)
+        result.append([Xb.reshape(-1).tolist() for Xb, _ in sharded.batches(batch_size, generator)])
+    return result
+
+
+def test_every_rank_draws_the_same_order_and_takes_a_disjoint_share() -> None:
+    n, world_size = 103, 3
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(3)).tolist()  # the Trainer's draw
+    per_rank = shares(n, world_size, B)
+    assert len({len(batches) for batches in per_rank}) == 1  # same number of steps everywhere
+    for step, start in enumerate(range(0, n, world_size * B)):
+        global_batch = order[start : start + world_size * B]
+        taken = [per_rank[rank][step] for rank in range(world_size)]
+        assert sorted(x for t in taken for x in t) == sorted(global_batch)  # disjoint, covering it
+        assert [len(t) for t in taken] == distributed.share_sizes(len(global_batch), world_size)
+
+
+def test_full_global_batches_are_distributed_samplers_shares() -> None:
+    n, world_size = 120, 2
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(3))
+    per_rank = shares(n, world_size, B)
+    permuted = TensorDataset(order)
+    for rank in range(world_size):
+        sampler = DistributedSampler(permuted, num_replicas=world_size, rank=rank, shuffle=False)
+        loader = DataLoader(permuted, batch_size=B, sampler=sampler)
+        assert [batch.tolist() for (batch,) in loader] == per_rank[rank]
+
+
+def test_a_last_batch_smaller_than_the_world_gives_a_stand_in_of_weight_zero() -> None:
+    X = torch.arange(21).reshape(21, 1).float()
+    sharded = distributed.ShardedDataset(TensorData(X, X), 1, 2)
+    weights = [sharded.weight for _ in sharded.batches(10, torch.Generator().manual_seed(0))]
+    assert weights == [0.5, 0.0]
+    assert distributed.share_sizes(7, 2) == [4, 3] and distributed.share_sizes(1, 3) == [1, 0, 0]
+
+
+def test_the_sharded_dataset_passes_evaluation_and_state_through() -> None:
+    X = torch.arange(8).reshape(8, 1).float()
+    inner = TensorData(X, X, test=(X[:3], X[:3]))
+    sharded = distributed.ShardedDataset(inner, 0, 2)
+    assert sharded.tensors("test")[0].shape == (3, 1) and sharded.splits == ("train", "test")
+    assert sharded.state_dict() == inner.state_dict() and sharded.num_inputs == 1
+    assert sharded.to("cpu") is sharded
+
+
+# -- bad input ---------------------------------------------------------------------------
+def test_ddp_without_a_launcher_says_how_to_launch(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (*distributed.LAUNCHER_VARS, "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(minidl.MinidlError, match=r"needs a launcher.*torchrun.*--nproc"):
+        distributed.setup()
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "soon", "nan"])
+def test_a_bad_timeout_is_named(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv(distributed.TIMEOUT_VAR, value)
+    with pytest.raises(minidl.MinidlError, match=f"MINIDL_DDP_TIMEOUT={value!r}"):
+        distributed.timeout_seconds()
+
+
+@pytest.mark.parametrize("nproc", [0, -1, 1.5, True])
+def test_nproc_below_one_is_refused(nproc: Any) -> None:
+    with pytest.raises(minidl.MinidlError, match=r"--nproc must be an integer >= 1"):
+        distributed.launch(nproc, ["train"])
+
+
+def test_worker_argv_drops_nproc_and_sets_the_strategy() -> None:
+    argv = ["-p", "x.py", "train", "--nproc", "2", "--epochs", "3", "--strategy=single", "--nproc=4"]
+    assert distributed.worker_argv(argv) == ["-p", "x.py", "train", "--strategy", "ddp", "--epochs", "3"]
+
+
+def test_ddp_is_refused_for_a_model_that_computes_its_own_gradients() -> None:
+    model = build(scenario_config("analytic-sgd"), test_plugins()).model
+    assert distributed.choose_impl(model) == "allreduce"
+    with pytest.raises(minidl.MinidlError, match="computes its own gradients"):
+        distributed.choose_impl(model, "ddp")
+    with pytest.raises(minidl.MinidlError, match="accepted: auto, ddp, allreduce"):
+        distributed.choose_impl(model, "nccl")
+
+
+# -- faults ------------------------------------------------------------------------------
+def fault_config(path: Path) -> RunConfig:
+    """DDP run, 100 examples: 5 steps an epoch at 2 x 10, a checkpoint each epoch."""
+    config = make_config("tiny-linear", {}, "torch-sgd", {"lr": 0.05}, 100)
+    config.callbacks = {"save-each-epoch": {"path": str(path)}}
+    return config
+
+
+def seconds_since_written(path: Path) -> float:
+    """How long ago ``path`` was last written."""
+    return time.time() - path.stat().st_mtime
+
+
+@pytest.mark.slow
+def test_a_rank_that_crashes_ends_the_job_naming_it_and_the_checkpoint_survives(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(distributed.FAIL_RANK_VAR, "1")
+    monkeypatch.setenv(distributed.FAIL_STEP_VAR, "7")  # epoch 2, step 2
+    monkeypatch.setenv(distributed.TIMEOUT_VAR, "120")  # what ends the job is not the timeout
+    messages: list[str] = []
+    code = distributed.launch(2, ["fault", str(tmp_path)], program=WORKER, echo=messages.append)
+    assert seconds_since_written(tmp_path / "ckpt.pt") < 15  # the epoch-1 checkpoint: just before the crash
+    assert code == 1
+    assert len(messages) == 1 and messages[0].startswith("Error: rank 1 failed (exit code 1)")
+    assert "injected fault on rank 1 at epoch 2, step 2" in messages[0]
+    state = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    assert state["epoch"] == 1 and set(state["model"]) == {"weight", "bias"}
+    run = build(fault_config(tmp_path / "again.pt"), test_plugins())
+    assert [r["epoch"] for r in run.fit(resume=state)] == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_a_rank_that_hangs_ends_the_job_within_the_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(distributed.FAIL_RANK_VAR, "1")
+    monkeypatch.setenv(distributed.FAIL_STEP_VAR, "7")
+    monkeypatch.setenv(distributed.FAIL_MODE_VAR, "hang")
+    monkeypatch.setenv(distributed.TIMEOUT_VAR, "3")
+    messages: list[str] = []
+    code = distributed.launch(2, ["fault", str(tmp_path)], program=WORKER, echo=messages.append)
+    assert seconds_since_written(tmp_path / "ckpt.pt") < 3 + 12
+    assert code != 0 and messages[0].startswith("Error: rank 0 failed")  # rank 0 timed out waiting
+
+
+# -- the workers -----------------------------------------------------------------------------
+def _write(out: Path, name: str, rank: int, run: Any, impl: str, lines: list[str]) -> None:
+    result = {"params": run.parameters(), "history": run.trainer.history.records, "impl": impl, "lines": lines}
+    (out / f"{name}-rank{rank}.json").write_text(json.dumps(result))
+
+
+def _equivalence_worker(out: Path) -> None:
+    plugins = test_plugins()
+    with distributed.process_group() as ctx:
+        for name in SCENARIOS:
+            lines: list[str] = []
+            impl = SCENARIOS[name][-1]
+            run = build(scenario_config(name), plugins, verbose=True, echo=lines.append)
+            chosen = distributed.choose_impl(run.model, impl)
+            run = distributed.make_data_parallel(run, ctx, impl=impl)
+            run.fit()
+            _write(out, name, ctx.rank, run, chosen, lines)
+        first = distributed.make_data_parallel(build(scenario_config("analytic-sgd", epochs=1), plugins), ctx)
+        first.fit()
+        state = first.trainer.state_dict() if ctx.is_rank_zero else None  # rank 0 only
+        run = distributed.make_data_parallel(build(scenario_config("analytic-sgd"), plugins), ctx)
+        run.fit(resume=ctx.broadcast(state))
+        _write(out, "resume", ctx.rank, run, "allreduce", [])
+
+
+def _fault_worker(out: Path) -> None:
+    distributed.train_worker(fault_config(out / "ckpt.pt"), test_plugins(), verbose=False)
+
+
+if __name__ == "__main__":
+    mode, folder = sys.argv[1], Path(sys.argv[2])
+    {"equivalence": _equivalence_worker, "fault": _fault_worker}[mode](folder)
