@@ -38,9 +38,7 @@ class CheckpointError(MinidlError):
 class DivergedError(RuntimeError):
     """Training produced a nan or infinite loss."""
 
-    def __init__(self, epoch: int, step: int, loss: float) -> None:
-        super().__init__(
-            f"training diverged: loss became {loss} at epoch {epoch}, step {step}; "
-            "try a smaller learning rate"
-        )
+    def __init__(self, epoch: int, step: int | None, loss: float) -> None:
+        where = f"at epoch {epoch}, step {step}" if step is not None else f"evaluating epoch {epoch}"
+        super().__init__(f"training diverged: loss became {loss} {where}; try a smaller learning rate")
         self.epoch, self.step, self.loss = epoch, step, loss

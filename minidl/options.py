@@ -171,6 +171,9 @@ def _parse(hint: Any, text: str) -> Any:
         return None
     origin = typing.get_origin(inner)
     if origin is typing.Literal:
+        for choice in typing.get_args(inner):
+            if str(choice) == text:
+                return choice
         return _coerce(inner, text)
     if origin in (list, tuple) or inner in (list, tuple):
         body = text[1:-1] if text.startswith("[") and text.endswith("]") else text

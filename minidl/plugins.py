@@ -35,6 +35,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "minidl.default_plugins.notebook",
     "minidl.default_plugins.metrics",
     "minidl.default_plugins.callbacks",
+    "minidl.default_plugins.tensorboard",
+    "minidl.default_plugins.live_plot",
 )
 
 

@@ -60,8 +60,7 @@ def build(config: RunConfig | None = None, plugins: Plugins | None = None, *,
     plugins = plugins or get_plugins()
     registry = plugins.registry
     resolved = (config or RunConfig()).resolve(registry)
-    seed_everything(resolved.train.seed)
-    dataset = registry.build("dataset", resolved.dataset.name, resolved.dataset.options)
+    dataset = build_dataset(resolved, plugins)
     model = registry.build("model", resolved.model.name, resolved.model.options,
                            num_inputs=getattr(dataset, "num_inputs", None),
                            num_outputs=getattr(dataset, "num_outputs", None))
@@ -76,3 +75,11 @@ def build(config: RunConfig | None = None, plugins: Plugins | None = None, *,
         verbose=verbose, echo=echo,
     )
     return Run(resolved, dataset, model, loss, optimizer, trainer)
+
+
+def build_dataset(config: RunConfig, plugins: Plugins | None = None) -> Any:
+    """Seed torch and build only the dataset of ``config`` (as :func:`build` does first)."""
+    plugins = plugins or get_plugins()
+    resolved = config.resolve(plugins.registry)
+    seed_everything(resolved.train.seed)
+    return plugins.registry.build("dataset", resolved.dataset.name, resolved.dataset.options)

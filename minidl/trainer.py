@@ -13,7 +13,9 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from minidl.errors import DivergedError, MinidlError
+import pluggy
+
+from minidl.errors import DivergedError, MinidlError, PluginError
 
 if TYPE_CHECKING:
     import torch
@@ -162,18 +164,28 @@ class Trainer:
         self.model, self.data, self.loss, self.optimizer = model, data.to(self.device), loss, optimizer
         self.generator = torch.Generator().manual_seed(self.seed)
         torch.manual_seed(self.seed)
+        self.should_stop, self.stop_reason = False, None
         if resume is not None:
             self.load_state_dict(resume)
-        self.should_stop = False
-        manager = self.plugins.manager
-        for callback in reversed(self.callbacks):  # pluggy calls the last registered first
-            manager.register(callback)
+        self._register_callbacks()
         try:
-            manager.check_pending()
             return self._run()
         finally:
             for callback in self.callbacks:
-                manager.unregister(callback)
+                if self.plugins.manager.is_registered(callback):
+                    self.plugins.manager.unregister(callback)
+
+    def _register_callbacks(self) -> None:
+        manager = self.plugins.manager
+        for callback in reversed(self.callbacks):  # pluggy calls the last registered first
+            try:
+                manager.register(callback)
+                manager.check_pending()
+            except (pluggy.PluginValidationError, ValueError) as exc:
+                for registered in self.callbacks:
+                    if manager.is_registered(registered):
+                        manager.unregister(registered)
+                raise PluginError(f"callback {callback!r} is invalid: {exc}") from None
 
     def _run(self) -> History:
         hook = self.plugins.hook
@@ -196,6 +208,7 @@ class Trainer:
         compute_gradients = getattr(model, "compute_gradients", None)
         before_step = self._hook_if_implemented("on_before_optimizer_step")
         batch_end = self._hook_if_implemented("on_batch_end")
+        step_optimizer, zero_grad, isfinite = optimizer.step, optimizer.zero_grad, math.isfinite
         if hasattr(model, "train"):
             model.train()
         for step, (X, y) in enumerate(self.data.batches(self.batch_size, self.generator), 1):
@@ -204,13 +217,13 @@ class Trainer:
                 batch_loss.backward()
             else:
                 batch_loss = compute_gradients(X, y, loss)
-            value = batch_loss.item()
-            if not math.isfinite(value):
+            value = batch_loss.item()  # one float per step: cheaper than any deferred check
+            if not isfinite(value):
                 raise DivergedError(epoch, step, value)
             if before_step is not None:
                 before_step(trainer=self, epoch=epoch, step=step)
-            optimizer.step()
-            optimizer.zero_grad()
+            step_optimizer()
+            zero_grad()
             if batch_end is not None:
                 batch_end(trainer=self, epoch=epoch, step=step, loss=value)
 
@@ -246,7 +259,7 @@ class Trainer:
             for name, metric in self.metrics.items():
                 sums[name] += metric(y_hat, y_chunk) * weight
         if not math.isfinite(sums["loss"]):
-            raise DivergedError(self.epoch + 1, 0, sums["loss"])
+            raise DivergedError(self.epoch + 1, None, sums["loss"])
         return sums
 
     # -- state ---------------------------------------------------------------------------
@@ -256,6 +269,7 @@ class Trainer:
 
         return {
             "epoch": self.epoch,
+            "stop_reason": self.stop_reason,  # a run that stopped early stays stopped on resume
             "history": self.history.records,
             "seed": self.seed,
             "generator": self.generator.get_state() if self.generator is not None else None,
@@ -280,6 +294,8 @@ class Trainer:
             if hasattr(callback, "load_state_dict"):
                 callback.load_state_dict(saved)
         self.epoch = int(state["epoch"])
+        self.stop_reason = state.get("stop_reason")
+        self.should_stop = self.stop_reason is not None
         self.history = History(state["history"])
         self.seed = int(state["seed"])
         if self.generator is not None and state.get("generator") is not None:

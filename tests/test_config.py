@@ -67,8 +67,6 @@ def test_string_options_round_trip(value):
     assert from_toml(cfg.to_toml()).callbacks["early-stopping"]["monitor"] == value
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: config._toml_value writes strings with json.dumps "
-                   "(ensure_ascii), whose surrogate-pair escapes TOML rejects for characters above U+FFFF")
 def test_string_option_beyond_the_basic_plane_round_trips():
     cfg = RunConfig()
     cfg.callbacks["early-stopping"] = {"monitor": "loss 😀"}

@@ -80,8 +80,6 @@ def test_literal_round_trip(value):
     assert CHOICE.parse(str(value)) == value
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: options._parse passes the raw string to _coerce for "
-                   "Literal types, so non-string choices (Literal[1, 2]) cannot be given on the command line")
 def test_literal_of_ints_parses():
     assert Option("layers", Literal[1, 2, 3], 1).parse("2") == 2
 

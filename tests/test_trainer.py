@@ -288,8 +288,6 @@ def test_callback_with_a_misspelled_hook_is_rejected_before_training(plugins):
     build(config(epochs=1), plugins).fit()  # the misspelled callback did not stay registered
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: Trainer.fit lets pluggy's PluginValidationError "
-                   "escape for a callback with a misspelled hook instead of a PluginError (MinidlError)")
 def test_callback_with_a_misspelled_hook_raises_plugin_error(plugins):
     class Misspelled:
         @hookimpl

@@ -16,6 +16,7 @@ import click
 
 from minidl import __version__
 from minidl.cli.inspect import list_command, plugins_command, show_command
+from minidl.cli.plot import plot_command
 from minidl.cli.train import train_command
 from minidl.errors import DivergedError, MinidlError
 from minidl.plugins import Plugins, load_plugins
@@ -112,6 +113,7 @@ def create_cli(plugins: Plugins | None = None) -> click.Group:
     cli.add_command(list_command)
     cli.add_command(show_command)
     cli.add_command(plugins_command)
+    cli.add_command(plot_command)
     cli._base_commands = dict(cli.commands)  # type: ignore[attr-defined]
     return cli
 

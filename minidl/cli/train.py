@@ -38,21 +38,37 @@ DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with history and parameters.")
 @click.option("--print-config", is_flag=True, help="Print the resolved configuration as TOML and exit.")
+@click.option("--out", metavar="DIR", help="Write config, metrics, versions and checkpoints to DIR.")
+@click.option("--overwrite", is_flag=True, help="Replace the records of an earlier run in --out DIR.")
+@click.option("--resume", metavar="DIR", help="Continue the run saved in DIR; --epochs is the new total.")
+@click.option("--plot", is_flag=True, help="With --out: also draw data.png and loss.png there.")
 @click.pass_obj
-def train_command(plugins: Plugins, config_path: str | None, assignments: tuple[str, ...],
-                  quiet: bool, as_json: bool, print_config: bool, **flags: Any) -> None:
+def train_command(plugins: Plugins, config_path: str | None, assignments: tuple[str, ...], quiet: bool,
+                  as_json: bool, print_config: bool, out: str | None, overwrite: bool, resume: str | None,
+                  plot: bool, **flags: Any) -> None:
     """Train: the notebook's linear regression by default; swap any part by name.
 
     \b
     Flags override the config file; --set overrides both for component options:
       minidl train --model linreg --set model.grad=analytic --epochs 5
       minidl train --set dataset.num_inputs=3 --set dataset.true_w=1,2,3
+      minidl train --epochs 3 --out runs/a && minidl train --resume runs/a --epochs 6
     """
-    config = configure(load_config(config_path) if config_path else RunConfig(), assignments, **flags)
+    state = None
+    if resume is not None:
+        from minidl.records import load_run
+
+        base, state = load_run(resume)
+    else:
+        base = load_config(config_path) if config_path else RunConfig()
+    config = configure(base, assignments, **flags)
     if print_config:
         click.echo(config.resolve(plugins.registry).to_toml(), nl=False)
         return
-    run_training(plugins, config, quiet=quiet, as_json=as_json)
+    if plot and not (out or resume):
+        raise click.UsageError("--plot writes into the run directory: give --out DIR")
+    run_training(plugins, config, quiet=quiet, as_json=as_json, out=out or resume, overwrite=overwrite,
+                 resume=state, plot=plot)
 
 
 def configure(config: RunConfig, assignments: tuple[str, ...], *, metrics: tuple[str, ...] = (),
@@ -78,22 +94,24 @@ def configure(config: RunConfig, assignments: tuple[str, ...], *, metrics: tuple
     return config
 
 
-def run_training(plugins: Plugins, config: RunConfig, *, quiet: bool, as_json: bool) -> None:
-    """Build and train; print epoch lines, or the summary only, or JSON."""
+def run_training(plugins: Plugins, config: RunConfig, *, quiet: bool, as_json: bool, out: str | None = None,
+                 overwrite: bool = False, resume: dict[str, Any] | None = None, plot: bool = False) -> None:
+    """Build and train; print epoch lines, or the summary only, or JSON; keep records in ``out``."""
     from minidl.run import build
 
+    recorder = _recorder(out, overwrite=overwrite, resume=resume is not None)
     run = build(config, plugins, verbose=not (quiet or as_json), echo=click.echo)
-    progress = _progress_bar(run) if not (quiet or as_json) and sys.stderr.isatty() else None
-    try:
-        if progress is not None:
-            run.trainer.callbacks.append(progress)
-        history = run.fit()
-    except KeyboardInterrupt:
-        click.echo(f"Interrupted after epoch {run.trainer.epoch}; nothing was saved.", err=True)
-        sys.exit(130)
-    finally:
-        if progress is not None:
-            progress.close()
+    if resume is not None:
+        from minidl.checkpoint import check_compatible
+
+        check_compatible(run.model, resume, str(recorder.checkpoint_path if recorder else "checkpoint"))
+    if recorder is not None:
+        recorder.start(run)
+    history = _fit(run, resume, recorder, progress=not (quiet or as_json) and sys.stderr.isatty())
+    if plot and recorder is not None:
+        from minidl.plots import plot_run
+
+        plot_run(recorder.out, run.dataset)
     if as_json:
         click.echo(json.dumps(summary_json(run, history.records), indent=2))
         return
@@ -103,6 +121,34 @@ def run_training(plugins: Plugins, config: RunConfig, *, quiet: bool, as_json: b
         click.echo(format_epoch(history.records[-1], run.trainer.metrics))
     for line in summary_lines(run):
         click.echo(line)
+
+
+def _recorder(out: str | None, *, overwrite: bool, resume: bool) -> Any:
+    if out is None:
+        return None
+    from minidl.records import RunRecorder
+
+    return RunRecorder(out, overwrite=overwrite, resume=resume)
+
+
+def _fit(run: Any, resume: dict[str, Any] | None, recorder: Any, *, progress: bool) -> Any:
+    bar = _progress_bar(run) if progress else None
+    if bar is not None:
+        run.trainer.callbacks.append(bar)
+    try:
+        return run.fit(resume=resume)
+    except KeyboardInterrupt:
+        epoch = run.trainer.epoch
+        if recorder is not None and epoch > 0:
+            where = f"epoch {epoch} is saved in {recorder.checkpoint_path}; continue with: " \
+                    f"minidl train --resume {recorder.out}"
+        else:
+            where = "nothing was saved" + ("" if recorder else " (use --out DIR to keep checkpoints)")
+        click.echo(f"Interrupted after epoch {epoch}: {where}", err=True)
+        sys.exit(130)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def summary_lines(run: Any) -> list[str]:
