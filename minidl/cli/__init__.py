@@ -34,6 +34,7 @@ class MinidlGroup(click.Group):
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
         """Load plugins, then run; errors become one line on stderr with an exit code."""
         args = list(sys.argv[1:] if args is None else args)
+        self.invoked_args = args  # what `train --nproc` relaunches in each process
         try:
             self._prepare(_named_plugins(args))
             result = super().main(args, prog_name or "minidl", complete_var,

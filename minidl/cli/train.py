@@ -42,10 +42,13 @@ DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 @click.option("--overwrite", is_flag=True, help="Replace the records of an earlier run in --out DIR.")
 @click.option("--resume", metavar="DIR", help="Continue the run saved in DIR; --epochs is the new total.")
 @click.option("--plot", is_flag=True, help="With --out: also draw data.png and loss.png there.")
+@click.option("--strategy", type=click.Choice(["single", "ddp"]), default="single", show_default=True,
+              help="ddp: data-parallel on torch.distributed (under torchrun, or use --nproc).")
+@click.option("--nproc", type=int, help="Launch N data-parallel processes on this machine (torchrun).")
 @click.pass_obj
 def train_command(plugins: Plugins, config_path: str | None, assignments: tuple[str, ...], quiet: bool,
                   as_json: bool, print_config: bool, out: str | None, overwrite: bool, resume: str | None,
-                  plot: bool, **flags: Any) -> None:
+                  plot: bool, strategy: str, nproc: int | None, **flags: Any) -> None:
     """Train: the notebook's linear regression by default; swap any part by name.
 
     \b
@@ -67,8 +70,28 @@ def train_command(plugins: Plugins, config_path: str | None, assignments: tuple[
         return
     if plot and not (out or resume):
         raise click.UsageError("--plot writes into the run directory: give --out DIR")
-    run_training(plugins, config, quiet=quiet, as_json=as_json, out=out or resume, overwrite=overwrite,
-                 resume=state, plot=plot)
+    if nproc is not None:
+        _launch(plugins, config, nproc, out=out, overwrite=overwrite)
+    options = {"quiet": quiet, "as_json": as_json, "out": out or resume, "overwrite": overwrite,
+               "resume": state, "plot": plot}
+    if strategy == "ddp":
+        from minidl.distributed import process_group
+
+        with process_group(config.train.device) as ctx:
+            run_training(plugins, config, **options, parallel=ctx)
+    else:
+        run_training(plugins, config, **options)
+
+
+def _launch(plugins: Plugins, config: RunConfig, nproc: int, *, out: str | None, overwrite: bool) -> None:
+    """Check everything once here, then run this command in ``nproc`` processes; exit with their code."""
+    from minidl.distributed import check_nproc, launch, worker_argv
+
+    check_nproc(nproc)
+    config.resolve(plugins.registry)
+    _recorder(out, overwrite=overwrite, resume=False)
+    root = click.get_current_context().find_root().command
+    sys.exit(launch(nproc, worker_argv(root.invoked_args)))  # type: ignore[attr-defined]
 
 
 def configure(config: RunConfig, assignments: tuple[str, ...], *, metrics: tuple[str, ...] = (),
@@ -95,19 +118,30 @@ def configure(config: RunConfig, assignments: tuple[str, ...], *, metrics: tuple
 
 
 def run_training(plugins: Plugins, config: RunConfig, *, quiet: bool, as_json: bool, out: str | None = None,
-                 overwrite: bool = False, resume: dict[str, Any] | None = None, plot: bool = False) -> None:
-    """Build and train; print epoch lines, or the summary only, or JSON; keep records in ``out``."""
+                 overwrite: bool = False, resume: dict[str, Any] | None = None, plot: bool = False,
+                 parallel: Any = None) -> None:
+    """Build and train; print epoch lines, or the summary only, or JSON; keep records in ``out``.
+
+    ``parallel`` is a :class:`minidl.distributed.DistContext`: then only rank 0 prints and writes.
+    """
     from minidl.run import build
 
-    recorder = _recorder(out, overwrite=overwrite, resume=resume is not None)
-    run = build(config, plugins, verbose=not (quiet or as_json), echo=click.echo)
+    rank_zero = parallel is None or parallel.is_rank_zero
+    recorder = _recorder(out, overwrite=overwrite, resume=resume is not None) if rank_zero else None
+    run = build(config, plugins, verbose=rank_zero and not (quiet or as_json), echo=click.echo)
+    if parallel is not None:
+        from minidl.distributed import make_data_parallel
+
+        run = make_data_parallel(run, parallel)
     if resume is not None:
         from minidl.checkpoint import check_compatible
 
         check_compatible(run.model, resume, str(recorder.checkpoint_path if recorder else "checkpoint"))
     if recorder is not None:
         recorder.start(run)
-    history = _fit(run, resume, recorder, progress=not (quiet or as_json) and sys.stderr.isatty())
+    history = _fit(run, resume, recorder, progress=rank_zero and not (quiet or as_json) and sys.stderr.isatty())
+    if not rank_zero:
+        return
     if plot and recorder is not None:
         from minidl.plots import plot_run
 
