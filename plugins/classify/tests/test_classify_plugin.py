@@ -1,0 +1,205 @@
+"""minidl-classify found through its entry point: components, errors, training."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch.nn import functional as F
+
+import minidl
+from minidl.config import ComponentConfig, RunConfig, TrainSettings
+from minidl.errors import MinidlError, OptionError
+
+COMPONENTS = {
+    "dataset": ["fashion-mnist", "shapes"],
+    "model": ["mlp-scratch", "softmax-regression"],
+    "loss": ["softmax-cross-entropy"],
+    "metric": ["accuracy"],
+}
+
+
+EASY_SHAPES = {"num_examples": 2000, "num_test": 500, "jitter": 1.5}  # softmax regression: ~0.95
+
+
+def config(dataset="shapes", model="softmax-regression", loss="softmax-cross-entropy", lr=0.1,
+           epochs=3, dataset_options=None, model_options=None, loss_options=None, seed=0, batch_size=64):
+    return RunConfig(
+        dataset=ComponentConfig(dataset, dataset_options or EASY_SHAPES),
+        model=ComponentConfig(model, model_options or {}),
+        loss=ComponentConfig(loss, loss_options or {}),
+        optimizer=ComponentConfig("sgd", {"lr": lr}),
+        train=TrainSettings(epochs=epochs, batch_size=batch_size, seed=seed, metrics=["accuracy"]),
+    )
+
+
+def test_registered_through_the_entry_point(plugins, registry):
+    info = {p.name: p for p in plugins.info()}
+    assert info["classify"].distribution == "minidl-classify"
+    assert info["classify"].hooks == ("register_datasets", "register_losses", "register_metrics",
+                                      "register_models")
+    for kind, names in COMPONENTS.items():
+        for name in names:
+            assert registry.get(kind, name).plugin == "classify"
+            assert registry.get(kind, name).summary
+
+
+def test_registration_does_not_import_torch():
+    code = ("import sys, minidl; r = minidl.load_plugins().registry; r.get('model', 'mlp-scratch'); "
+            "[o.help for c in r for o in c.options]; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_every_option_is_documented(registry):
+    for kind, names in COMPONENTS.items():
+        for name in names:
+            for option in registry.get(kind, name).options:
+                assert option.help, (kind, name, option.name)
+
+
+def test_shapes_dataset(registry):
+    torch.manual_seed(0)
+    data = registry.build("dataset", "shapes", {"num_examples": 500, "num_test": 100})
+    X, y = data.tensors("train")
+    assert X.shape == (500, 1, 28, 28) and y.dtype == torch.int64
+    assert data.splits == ("train", "test") and len(data.tensors("test")[0]) == 100
+    assert (data.num_inputs, data.num_outputs) == (784, 10) and len(data.text_labels) == 10
+    assert float(X.min()) >= 0 and float(X.max()) <= 1
+    assert torch.bincount(y).tolist() == [50] * 10  # balanced
+    torch.manual_seed(0)
+    again = registry.build("dataset", "shapes", {"num_examples": 500, "num_test": 100})
+    assert torch.equal(again.tensors("train")[0], X)  # the seed decides everything
+    assert registry.build("dataset", "shapes", {"num_test": 0, "num_examples": 10}).splits == ("train",)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"num_examples": 0}, "num_examples must be >= 1"),
+    ({"jitter": 11.0}, "jitter must be in"),
+    ({"noise": -0.1}, "noise in"),
+])
+def test_shapes_options_checked(registry, options, message):
+    with pytest.raises(OptionError, match=f"^dataset 'shapes': .*{message}"):
+        registry.build("dataset", "shapes", options)
+
+
+def test_fashion_mnist_dataset_from_root(registry, fashion_folder):
+    folder, arrays = fashion_folder
+    data = registry.build("dataset", "fashion-mnist", {"root": str(folder)})
+    X, y = data.tensors("test")
+    assert X.shape == (20, 1, 28, 28) and (data.num_inputs, data.num_outputs) == (784, 10)
+    torch.testing.assert_close(X[:, 0], torch.from_numpy(arrays["test"][0]).float() / 255)
+    assert y.tolist() == arrays["test"][1].tolist()
+    assert data.text_labels[9] == "ankle boot"
+
+
+def test_fashion_mnist_missing_names_files(registry, tmp_path):
+    with pytest.raises(MinidlError, match=r"Fashion-MNIST not found in .*train-images-idx3-ubyte"):
+        registry.build("dataset", "fashion-mnist", {"root": str(tmp_path)})
+
+
+def test_models_follow_the_book(registry):
+    torch.manual_seed(0)
+    model = registry.build("model", "softmax-regression", {}, num_inputs=784, num_outputs=10)
+    assert model.W.shape == (784, 10) and model.b.abs().sum() == 0
+    assert model.W.std().item() == pytest.approx(0.01, rel=0.05)
+    X = torch.rand(5, 1, 28, 28)
+    torch.testing.assert_close(model(X), torch.softmax(X.view(-1, 784) @ model.W + model.b, dim=1))
+    mlp = registry.build("model", "mlp-scratch", {"num_hiddens": 32}, num_inputs=784, num_outputs=10)
+    assert [tuple(p.shape) for p in mlp.parameters()] == [(784, 32), (32,), (32, 10), (10,)]
+    expected = torch.relu(X.view(-1, 784) @ mlp.W1 + mlp.b1) @ mlp.W2 + mlp.b2
+    torch.testing.assert_close(mlp(X), expected)
+
+
+def test_model_sizes_default_to_the_books_and_are_checked(registry):
+    assert registry.build("model", "mlp-scratch").W2.shape == (256, 10)
+    model = registry.build("model", "softmax-regression", {"num_outputs": 3}, num_inputs=4, num_outputs=10)
+    assert model.W.shape == (4, 3)  # a value the user set wins over the dataset's
+    with pytest.raises(OptionError, match="model 'mlp-scratch': num_hiddens must be >= 1, got 0"):
+        registry.build("model", "mlp-scratch", {"num_hiddens": 0})
+    with pytest.raises(MinidlError, match="model 'softmax-regression' takes 4 inputs per example, got 6"):
+        model(torch.zeros(2, 6))
+
+
+def test_loss_matches_torch_cross_entropy(registry):
+    logits, y = torch.randn(8, 5), torch.randint(0, 5, (8,))
+    expected = F.cross_entropy(logits, y, reduction="none")
+    on_probs = registry.build("loss", "softmax-cross-entropy")(torch.softmax(logits, dim=1), y)
+    assert on_probs.shape == (8, 1)
+    torch.testing.assert_close(on_probs.view(-1), expected)
+    on_logits = registry.build("loss", "softmax-cross-entropy", {"from_logits": True})(logits * 1e3, y)
+    torch.testing.assert_close(on_logits.view(-1), F.cross_entropy(logits * 1e3, y, reduction="none"))
+    assert torch.isfinite(on_logits).all()
+
+
+@pytest.mark.parametrize("labels, message", [
+    ([0, 5], r"^loss 'softmax-cross-entropy': label 5 is out of range for 5 classes; labels must be .* 0\.\.4$"),
+    ([-2, 1], "label -2 is out of range for 5 classes"),
+    ([0.0, 1.0], "needs integer class labels"),
+])
+def test_loss_rejects_bad_labels(registry, labels, message):
+    loss = registry.build("loss", "softmax-cross-entropy")
+    with pytest.raises(MinidlError, match=message):
+        loss(torch.full((2, 5), 0.2), torch.tensor(labels))
+
+
+def test_loss_rejects_logits_without_from_logits(registry):
+    loss = registry.build("loss", "softmax-cross-entropy")
+    with pytest.raises(MinidlError, match=r"expects probabilities.*set loss\.from_logits=true"):
+        loss(torch.tensor([[-1.0, 2.0]]), torch.tensor([1]))
+
+
+def test_accuracy_metric(registry):
+    metric = registry.build("metric", "accuracy")
+    assert metric(torch.tensor([[0.1, 0.9], [0.8, 0.2]]), torch.tensor([1, 1])) == 0.5
+    assert (metric.label, metric.fmt, metric.higher_is_better) == ("acc", "{:.3f}", True)
+
+
+def test_softmax_regression_learns_shapes(plugins):
+    lines = []
+    history = minidl.build(config(epochs=3), plugins, verbose=True, echo=lines.append).fit()
+    assert history["test_accuracy"][-1] > 0.85
+    assert history["loss"][0] > history["loss"][-1]
+    assert lines[-1].startswith("epoch 3, loss ") and ", train acc 0." in lines[-1]
+    assert ", test acc 0." in lines[-1]
+
+
+def test_mlp_scratch_learns_shapes_from_logits(plugins):
+    run = minidl.build(config(model="mlp-scratch", lr=0.5, epochs=3, loss_options={"from_logits": True},
+                              model_options={"num_hiddens": 64}), plugins)
+    assert run.fit()["test_accuracy"][-1] > 0.85
+
+
+def test_too_few_outputs_for_the_labels_is_one_error(plugins):
+    run = minidl.build(config(model_options={"num_outputs": 5}, epochs=1), plugins)
+    with pytest.raises(MinidlError, match=r"^loss 'softmax-cross-entropy': label \d is out of range for 5"):
+        run.fit()
+
+
+def test_cli_out_of_range_labels_give_one_line(monkeypatch):
+    from minidl.cli import create_cli
+
+    monkeypatch.delenv("MINIDL_LOAD_PLUGINS", raising=False)
+    result = CliRunner().invoke(create_cli(), [
+        "train", "--dataset", "shapes", "--set", "dataset.num_examples=100", "--model", "softmax-regression",
+        "--set", "model.num_outputs=3", "--loss", "softmax-cross-entropy", "--epochs", "1"])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: loss 'softmax-cross-entropy': label ")
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_prints_accuracy_in_epoch_lines(monkeypatch):
+    from minidl.cli import create_cli
+
+    monkeypatch.delenv("MINIDL_LOAD_PLUGINS", raising=False)
+    result = CliRunner().invoke(create_cli(), [
+        "train", "--dataset", "shapes", "--set", "dataset.num_examples=500", "--set", "dataset.num_test=100",
+        "--model", "softmax-regression", "--loss", "softmax-cross-entropy", "--lr", "0.1",
+        "--batch-size", "256", "--epochs", "1", "--metric", "accuracy"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("epoch 1, loss ")
+    assert ", train acc 0." in result.stdout and ", test acc 0." in result.stdout
