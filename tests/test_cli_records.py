@@ -109,7 +109,7 @@ def test_ctrl_c_saves_the_last_completed_epoch_and_exits_130(tmp_path: Path) -> 
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=60)
+    _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
     assert "is saved in" in stderr and "--resume" in stderr and "Traceback" not in stderr
     resumed = CliRunner().invoke(create_cli(), ["train", "--resume", str(run_dir), "--epochs", "2", "--json"],
