@@ -10,6 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from minidl.d2l.classification import (
+    Accuracy,
+    FlattenLayer,
+    cross_entropy,
+    evaluate_accuracy,
+    get_fashion_mnist_labels,
+    load_data_fashion_mnist,
+    show_fashion_mnist,
+    softmax,
+    train_ch3,
+)
+from minidl.d2l.idx import read_idx
 from minidl.d2l.linear import (
     data_iter,
     linreg,
@@ -23,14 +35,24 @@ from minidl.d2l.linear import (
 from minidl.d2l.plotting import pyplot
 
 __all__ = [
+    "Accuracy",
+    "FlattenLayer",
+    "cross_entropy",
     "data_iter",
+    "evaluate_accuracy",
+    "get_fashion_mnist_labels",
     "linreg",
+    "load_data_fashion_mnist",
     "plt",
+    "read_idx",
     "semilogy",
     "set_figsize",
     "sgd",
+    "show_fashion_mnist",
+    "softmax",
     "squared_loss",
     "synthetic_data",
+    "train_ch3",
     "use_svg_display",
 ]
 
