@@ -114,6 +114,8 @@ def as_dataset(data: Any, test: Any = None) -> Any:
     """
     if hasattr(data, "batches") and hasattr(data, "tensors"):
         return data
+    if isinstance(data, torch_data.DataLoader) and _plain_tensor_loader(data):
+        return as_dataset(data.dataset, test.dataset if isinstance(test, torch_data.DataLoader) else test)
     if isinstance(data, torch_data.DataLoader):
         options = {"num_workers": data.num_workers, "collate_fn": data.collate_fn}
         test_set = test.dataset if isinstance(test, torch_data.DataLoader) else test
@@ -127,3 +129,10 @@ def as_dataset(data: Any, test: Any = None) -> Any:
         f"cannot use {type(data).__name__} as a dataset; accepted: a minidl Dataset, "
         "a torch.utils.data Dataset or DataLoader"
     )
+
+
+def _plain_tensor_loader(loader: torch_data.DataLoader) -> bool:
+    """A loader over two tensors with the default collation: served as tensors, no per-example stacking."""
+    dataset = loader.dataset
+    return (isinstance(dataset, torch_data.TensorDataset) and len(dataset.tensors) == 2
+            and loader.collate_fn is torch_data.default_collate)
