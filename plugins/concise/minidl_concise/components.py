@@ -1,0 +1,105 @@
+"""The concise models, losses and dataset: ``torch.nn`` and ``torch.utils.data`` at work."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils import data as torch_data
+
+from minidl import d2l
+from minidl.adapters import TorchData
+from minidl.errors import OptionError
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+
+
+def need_size(component: str, name: str, value: int | None) -> int:
+    """``value`` when it is a positive int; else an error naming the component."""
+    if value is None:
+        raise OptionError(f"{component} needs option {name!r}: the dataset does not give it; "
+                          f"set it, e.g. --set model.{name}=2")
+    if value < 1:
+        raise OptionError(f"{component}: {name} must be >= 1, got {value}")
+    return value
+
+
+def linear_net(num_inputs: int, num_outputs: int) -> nn.Sequential:
+    """Book 3.3/3.7: ``flatten`` then ``linear``; weight from N(0, 0.01), bias 0."""
+    net = nn.Sequential(OrderedDict([
+        ("flatten", nn.Flatten()),  # a no-op on (n, d) features; (n, C, H, W) images -> (n, C*H*W)
+        ("linear", nn.Linear(num_inputs, num_outputs)),
+    ]))
+    nn.init.normal_(net.linear.weight, mean=0.0, std=0.01)
+    nn.init.constant_(net.linear.bias, val=0.0)
+    return net
+
+
+def mlp_net(num_inputs: int, num_outputs: int, hidden: Sequence[int], activation: str) -> nn.Sequential:
+    """Book 3.10: flatten, (linear, activation) per hidden size, linear; all parameters N(0, 0.01)."""
+    layers: list[tuple[str, nn.Module]] = [("flatten", nn.Flatten())]
+    width = num_inputs
+    for i, size in enumerate(hidden, 1):
+        layers += [(f"hidden{i}", nn.Linear(width, size)), (f"{activation}{i}", ACTIVATIONS[activation]())]
+        width = size
+    layers.append(("output", nn.Linear(width, num_outputs)))
+    net = nn.Sequential(OrderedDict(layers))
+    for param in net.parameters():
+        nn.init.normal_(param, mean=0.0, std=0.01)
+    return net
+
+
+class MSELoss(nn.Module):
+    """Per-example mean squared error: ``nn.MSELoss(reduction='none')``, mean over outputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loss = nn.MSELoss(reduction="none")
+
+    def forward(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``(n, k)`` predictions and labels of ``n * k`` values -> ``(n,)`` losses."""
+        per_value = self.loss(y_hat, y.reshape(y_hat.shape).to(y_hat.dtype))  # (n, k)
+        return per_value.reshape(len(y_hat), -1).mean(dim=1)  # (n,)
+
+
+class CrossEntropyLoss(nn.Module):
+    """Per-example softmax cross-entropy: ``nn.CrossEntropyLoss(reduction='none')``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loss = nn.CrossEntropyLoss(reduction="none")
+
+    def forward(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``(n, classes)`` scores and ``n`` class indices -> ``(n,)`` losses."""
+        return self.loss(y_hat, y.reshape(-1).long())
+
+
+class SyntheticLinearLoader(TorchData):
+    """Book 3.3's data: ``TensorDataset(features, labels)`` served by a ``DataLoader``.
+
+    The same draws as the ``synthetic-linear`` dataset for the same seed.
+    """
+
+    def __init__(self, num_examples: int, num_inputs: int, true_w: Sequence[float],
+                 true_b: float, noise_std: float, num_test: int = 0) -> None:
+        name = "dataset 'torch-synthetic-linear'"
+        if len(true_w) != num_inputs:
+            raise OptionError(f"{name}: true_w has {len(true_w)} values but num_inputs is "
+                              f"{num_inputs}; give one weight per input")
+        if num_examples < 1 or num_test < 0:
+            raise OptionError(f"{name}: num_examples must be >= 1 and num_test >= 0, "
+                              f"got {num_examples} and {num_test}")
+        self.true_w, self.true_b = [float(v) for v in true_w], float(true_b)
+        self.num_inputs, self.num_outputs = num_inputs, 1
+        X, y = d2l.synthetic_data(self.true_w, self.true_b, num_examples + num_test, noise_std=noise_std)
+        train = torch_data.TensorDataset(X[:num_examples], y[:num_examples])
+        test = torch_data.TensorDataset(X[num_examples:], y[num_examples:]) if num_test else None
+        super().__init__(train, test)
+
+    @property
+    def true_params(self) -> dict[str, Any]:
+        """The parameters the data was drawn from, by the ``linear`` model's names."""
+        return {"linear.weight": self.true_w, "linear.bias": self.true_b}
