@@ -32,6 +32,13 @@ from minidl.d2l.linear import (
     synthetic_data,
     use_svg_display,
 )
+from minidl.d2l.optimization import (
+    get_data_ch7,
+    show_trace_2d,
+    train_2d,
+    train_ch7,
+    train_pytorch_ch7,
+)
 from minidl.d2l.plotting import pyplot
 
 __all__ = [
@@ -40,6 +47,7 @@ __all__ = [
     "cross_entropy",
     "data_iter",
     "evaluate_accuracy",
+    "get_data_ch7",
     "get_fashion_mnist_labels",
     "linreg",
     "load_data_fashion_mnist",
@@ -49,10 +57,14 @@ __all__ = [
     "set_figsize",
     "sgd",
     "show_fashion_mnist",
+    "show_trace_2d",
     "softmax",
     "squared_loss",
     "synthetic_data",
+    "train_2d",
     "train_ch3",
+    "train_ch7",
+    "train_pytorch_ch7",
     "use_svg_display",
 ]
 
