@@ -210,7 +210,13 @@ def _toml_value(value: Any) -> str:
             return "inf" if value > 0 else "-inf"
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # \uXXXX surrogate pairs are not TOML
+        return _toml_string(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     raise MinidlError(f"cannot write {value!r} ({type(value).__name__}) to TOML")
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: control characters escaped, everything else (emoji too) literal."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + "".join(f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else c for c in escaped) + '"'

@@ -64,6 +64,7 @@ class RunRecorder:
         self._rows: list[dict[str, Any]] = []
         self._invocations: list[dict[str, Any]] = []
         self._command: list[str] = []
+        self.saved_epoch: int | None = None  # the epoch checkpoint.pt holds, once written by this run
 
     @property
     def checkpoint_path(self) -> Path:
@@ -104,6 +105,8 @@ class RunRecorder:
             "start_epoch": trainer.epoch,
         })
         _write_json(self.out / RUN_FILE, {"seed": trainer.seed, "invocations": self._invocations})
+        if trainer.epoch > 0 and self.checkpoint_path.exists():  # resumed: its checkpoint is still good
+            self.saved_epoch = trainer.epoch
         self._rows = [dict(record) for record in trainer.history]
         self._columns = _columns(self._rows)
         self._rewrite_metrics()
@@ -125,6 +128,7 @@ class RunRecorder:
         state = trainer.state_dict()
         state["epoch"], state["history"] = epoch, [*trainer.history.records, row]
         save_checkpoint(self.checkpoint_path, state)
+        self.saved_epoch = epoch
 
     @hookimpl
     def on_fit_end(self, trainer: Trainer, history: History) -> None:

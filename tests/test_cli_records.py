@@ -105,7 +105,7 @@ def test_ctrl_c_saves_the_last_completed_epoch_and_exits_130(tmp_path: Path) -> 
         [MINIDL, "train", "--epochs", "1000", "--set", "dataset.num_examples=20000", "--out", str(run_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "MINIDL_LOAD_PLUGINS": ""})
     deadline = time.monotonic() + 60
-    while not (run_dir / "metrics.jsonl").exists() or not (run_dir / "metrics.jsonl").read_text():
+    while not (run_dir / "checkpoint.pt").exists():
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)

@@ -172,13 +172,13 @@ def _fit(run: Any, resume: dict[str, Any] | None, recorder: Any, *, progress: bo
     try:
         return run.fit(resume=resume)
     except KeyboardInterrupt:
-        epoch = run.trainer.epoch
-        if recorder is not None and epoch > 0:
-            where = f"epoch {epoch} is saved in {recorder.checkpoint_path}; continue with: " \
+        saved = recorder.saved_epoch if recorder is not None else None
+        if saved is not None:
+            where = f"epoch {saved} is saved in {recorder.checkpoint_path}; continue with: " \
                     f"minidl train --resume {recorder.out}"
         else:
-            where = "nothing was saved" + ("" if recorder else " (use --out DIR to keep checkpoints)")
-        click.echo(f"Interrupted after epoch {epoch}: {where}", err=True)
+            where = "no epoch was completed, nothing saved" if recorder else "nothing saved (use --out DIR)"
+        click.echo(f"Interrupted during epoch {run.trainer.epoch + 1}: {where}", err=True)
         sys.exit(130)
     finally:
         if bar is not None:
