@@ -13,7 +13,6 @@ from typing import Any
 import torch
 from torch.utils import data as torch_data
 
-from minidl import d2l
 from minidl.errors import MinidlError
 from minidl.interfaces import Batch
 
@@ -33,7 +32,9 @@ class TensorData:
 
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         """Shuffled minibatches of the training split; the last may be short."""
-        return d2l.data_iter(batch_size, *self._splits["train"], generator=generator)
+        from minidl.d2l.linear import data_iter  # here: minidl.d2l's helpers build on this module
+
+        return data_iter(batch_size, *self._splits["train"], generator=generator)
 
     def tensors(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
         """The whole split ``(X, y)``."""
@@ -103,6 +104,44 @@ class TorchData:
         sizes = self.state_dict()["sizes"]
         if state_dict.get("sizes", sizes) != sizes:
             raise MinidlError(f"dataset sizes {sizes} differ from the saved {state_dict['sizes']}")
+
+
+class DatasetWrapper:
+    """A dataset that delegates to ``self.data``; subclasses change what they need.
+
+    ``batches``, ``tensors``, ``to``, ``state_dict`` and ``load_state_dict`` go to the
+    wrapped dataset, and so does any other attribute (``splits``, ``num_inputs``,
+    ``true_params``, ...).
+    """
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        """The wrapped dataset's training batches."""
+        return self.data.batches(batch_size, generator)
+
+    def tensors(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        """The wrapped dataset's split."""
+        return self.data.tensors(split)
+
+    def to(self, device: torch.device | str) -> DatasetWrapper:
+        """Move the wrapped dataset to ``device``."""
+        self.data = self.data.to(device)
+        return self
+
+    def state_dict(self) -> dict[str, Any]:
+        """The wrapped dataset's state."""
+        return self.data.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the wrapped dataset's state."""
+        self.data.load_state_dict(state_dict)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "data":  # not set yet (e.g. while unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.data, name)
 
 
 def as_dataset(data: Any, test: Any = None) -> Any:

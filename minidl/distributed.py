@@ -43,6 +43,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from minidl.adapters import DatasetWrapper
 from minidl.config import RunConfig
 from minidl.errors import MinidlError
 from minidl.hookspecs import hookimpl
@@ -172,7 +173,7 @@ def share_sizes(batch: int, world_size: int) -> list[int]:
     return [len(range(rank, batch, world_size)) for rank in range(world_size)]
 
 
-class ShardedDataset:
+class ShardedDataset(DatasetWrapper):
     """A dataset whose training batches are this rank's share of each global batch.
 
     ``batches(batch_size, generator)`` asks the wrapped dataset for batches of
@@ -186,7 +187,8 @@ class ShardedDataset:
     def __init__(self, data: Any, rank: int, world_size: int) -> None:
         if not 0 <= rank < world_size:
             raise MinidlError(f"rank {rank} is not in 0..{world_size - 1}")
-        self.data, self.rank, self.world_size = data, rank, world_size
+        super().__init__(data)
+        self.rank, self.world_size = rank, world_size
         self.weight = 1.0 / world_size
 
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
@@ -199,28 +201,6 @@ class ShardedDataset:
             else:  # a short last batch with fewer examples than ranks: a stand-in that counts 0
                 self.weight = 0.0
                 yield X[:1], y[:1]
-
-    def tensors(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-        """The whole split, as the wrapped dataset gives it."""
-        return self.data.tensors(split)
-
-    def to(self, device: torch.device | str) -> ShardedDataset:
-        """Move the wrapped dataset to ``device``."""
-        self.data = self.data.to(device)
-        return self
-
-    def state_dict(self) -> dict[str, Any]:
-        """The wrapped dataset's state: checkpoints work with any number of processes."""
-        return self.data.state_dict()
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the wrapped dataset's state."""
-        self.data.load_state_dict(state_dict)
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "data":
-            raise AttributeError(name)
-        return getattr(self.data, name)  # splits, num_inputs, true_params, ...
 
 
 # -- the gradients --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.utils import data as torch_data
 
+from minidl.adapters import DatasetWrapper
 from minidl.d2l.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 from minidl.d2l.linear import sgd, use_svg_display
 from minidl.d2l.plotting import pyplot
@@ -352,7 +353,7 @@ class _BookEpochLine:
                   f"test acc {test_acc:.3f}")
 
 
-class _TestOnly:
+class _TestOnly(DatasetWrapper):
     """A dataset whose training split is served in batches but evaluated only on ``test``.
 
     The book reports train loss and accuracy as sums over the epoch's batches, so a
@@ -360,29 +361,8 @@ class _TestOnly:
     """
 
     def __init__(self, data: Any) -> None:
-        self.data = data
+        super().__init__(data)
         self.splits = tuple(split for split in data.splits if split == "test")
-
-    def batches(self, batch_size: int, generator: torch.Generator) -> Any:
-        """The wrapped dataset's training batches."""
-        return self.data.batches(batch_size, generator)
-
-    def tensors(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-        """The wrapped dataset's split."""
-        return self.data.tensors(split)
-
-    def to(self, device: torch.device | str) -> _TestOnly:
-        """Move the wrapped dataset."""
-        self.data = self.data.to(device)
-        return self
-
-    def state_dict(self) -> dict[str, Any]:
-        """The wrapped dataset's state."""
-        return self.data.state_dict()
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the wrapped dataset's state."""
-        self.data.load_state_dict(state_dict)
 
 
 def _book_data(train_iter: Any, test_iter: Any) -> _TestOnly:
