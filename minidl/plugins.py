@@ -16,7 +16,7 @@ import importlib.util
 import os
 import sys
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -71,10 +71,12 @@ class PluginFailure:
 class Plugins:
     """The loaded plugins and the registry they filled; the core's only door to pluggy."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_failure: Callable[[PluginFailure], None] | None = None) -> None:
         self.manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.manager.add_hookspecs(hookspecs)
         self.failures: list[PluginFailure] = []
+        #: Told of each failure as it happens; by default a :class:`PluginLoadWarning`.
+        self.on_failure = on_failure or _warn
         self._distributions: dict[str, tuple[str, str]] = {}
         self._registry: Registry | None = None
 
@@ -126,7 +128,7 @@ class Plugins:
 
     def _fail(self, failure: PluginFailure) -> None:
         self.failures.append(failure)
-        warnings.warn(str(failure), PluginLoadWarning, stacklevel=3)
+        self.on_failure(failure)
 
     # -- what plugins provide ----------------------------------------------------------
     @property
@@ -214,13 +216,19 @@ def _env_list(name: str) -> list[str] | None:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def load_plugins(extra: Sequence[str] = (), *, entry_points: bool = True) -> Plugins:
+def _warn(failure: PluginFailure) -> None:
+    warnings.warn(str(failure), PluginLoadWarning, stacklevel=4)
+
+
+def load_plugins(extra: Sequence[str] = (), *, entry_points: bool = True,
+                 on_failure: Callable[[PluginFailure], None] | None = None) -> Plugins:
     """Load the defaults, installed plugins and ``extra`` ones (plus ``MINIDL_PLUGINS``).
 
     ``MINIDL_LOAD_PLUGINS`` (comma-separated) limits which installed plugins load;
-    set but empty, it loads none.
+    set but empty, it loads none. A broken installed plugin is passed to
+    ``on_failure`` (default: a :class:`PluginLoadWarning`) and the others still load.
     """
-    plugins = Plugins()
+    plugins = Plugins(on_failure)
     plugins.load_defaults()
     if entry_points:
         plugins.load_entry_points(allow=_env_list("MINIDL_LOAD_PLUGINS"))

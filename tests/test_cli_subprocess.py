@@ -71,3 +71,23 @@ def test_progress_bar_only_when_stderr_is_a_terminal() -> None:
 def test_python_dash_m_works() -> None:
     result = subprocess.run([sys.executable, "-m", "minidl.cli", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and "minidl, version" in result.stdout
+
+
+def fake_installed_plugin(site: Path, name: str, module_source: str) -> None:
+    """An installed distribution with a ``minidl`` entry point: a module and its dist-info."""
+    (site / f"{name}.py").write_text(module_source)
+    info = site / f"{name}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[minidl]\n{name} = {name}\n")
+
+
+def test_a_broken_installed_plugin_is_one_warning_line_and_everything_else_works(tmp_path: Path) -> None:
+    fake_installed_plugin(tmp_path, "brokenplug", "raise ImportError('needs a missing package')\n")
+    env = {"PYTHONPATH": str(tmp_path), "MINIDL_LOAD_PLUGINS": "brokenplug"}
+    for args in (["list", "model"], ["train", "--epochs", "1"], ["--help"]):
+        result = run(*args, env=env)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ("Warning: plugin 'brokenplug' (from brokenplug) failed to load: "
+                                 "ImportError: needs a missing package\n")
+    assert "linreg" in run("list", "model", env=env).stdout

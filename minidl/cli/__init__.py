@@ -19,7 +19,7 @@ from minidl.cli.inspect import list_command, plugins_command, show_command
 from minidl.cli.plot import plot_command
 from minidl.cli.train import train_command
 from minidl.errors import DivergedError, MinidlError
-from minidl.plugins import Plugins, load_plugins
+from minidl.plugins import PluginFailure, Plugins, load_plugins
 
 
 class MinidlGroup(click.Group):
@@ -57,18 +57,23 @@ class MinidlGroup(click.Group):
 
     def _prepare(self, named: list[str]) -> None:
         if self.plugins is None or named:
-            self.plugins = load_plugins(named)
+            self.plugins = load_plugins(named, on_failure=_warn)
+        else:
+            for failure in self.plugins.failures:
+                _warn(failure)
+        self.plugins.on_failure = _warn  # failures found later (registering components) too
         self.commands = dict(self._base_commands)
-        self.plugins.registry  # noqa: B018 - registering components reports broken plugins
         self.plugins.add_commands(self)
-        for failure in self.plugins.failures:
-            click.echo(f"Warning: {failure}", err=True)
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: Any) -> click.Context:
         """Give every command the loaded plugins as ``ctx.obj``."""
         extra.setdefault("obj", self.plugins)
         return super().make_context(info_name, args, parent, **extra)
+
+
+def _warn(failure: PluginFailure) -> None:
+    click.echo(f"Warning: {failure}", err=True)
 
 
 def _fail(message: str, code: int) -> None:

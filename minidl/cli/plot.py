@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from minidl.cli.params import ComponentName
-from minidl.config import RunConfig, load_config
 from minidl.plugins import Plugins
 
 
@@ -37,6 +36,7 @@ def plot_command(plugins: Plugins, target: str, output: str, feature: int, datas
         click.echo(f"wrote {plot_history(target, output)}")
         return
     from minidl.cli.train import configure
+    from minidl.config import RunConfig, load_config
     from minidl.run import build_dataset
 
     config = configure(load_config(config_path) if config_path else RunConfig(), assignments,

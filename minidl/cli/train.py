@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from minidl.cli.params import ComponentName
-from minidl.config import COMPONENT_KINDS, RunConfig, load_config
 from minidl.errors import MinidlError
 from minidl.hookspecs import hookimpl
 from minidl.plugins import Plugins
+
+if TYPE_CHECKING:
+    from minidl.config import RunConfig
 
 DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 
@@ -57,6 +59,8 @@ def train_command(plugins: Plugins, config_path: str | None, assignments: tuple[
       minidl train --set dataset.num_inputs=3 --set dataset.true_w=1,2,3
       minidl train --epochs 3 --out runs/a && minidl train --resume runs/a --epochs 6
     """
+    from minidl.config import RunConfig, load_config  # deferred: `minidl --help` stays instant
+
     state = None
     if resume is not None:
         from minidl.records import load_run
@@ -97,6 +101,8 @@ def _launch(plugins: Plugins, config: RunConfig, nproc: int, *, out: str | None,
 def configure(config: RunConfig, assignments: tuple[str, ...], *, metrics: tuple[str, ...] = (),
               callbacks: tuple[str, ...] = (), **flags: Any) -> RunConfig:
     """Layer flags over ``config``: component names, then ``--set``, then hyperparameters."""
+    from minidl.config import COMPONENT_KINDS
+
     for kind in COMPONENT_KINDS:
         if flags.get(kind):
             config.set_name(kind, flags[kind])
