@@ -77,7 +77,8 @@ class LinReg(nn.Module):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """``(n, num_inputs) -> (n, 1)``."""
-        return d2l.linreg(X, self.w, self.b)
+        params = self._parameters  # one dict lookup each, not nn.Module.__getattr__'s fallback
+        return d2l.linreg(X, params["w"], params["b"])
 
 
 class AnalyticLinReg(LinReg):
@@ -95,13 +96,20 @@ class AnalyticLinReg(LinReg):
                 f"model 'linreg' with grad='analytic' needs a loss with a closed-form "
                 f"derivative (grad_output); {type(loss).__name__} has none: use grad='autograd'"
             )
-        with torch.no_grad():
-            y_hat = d2l.linreg(X, self.w, self.b)  # (m, 1)
+        w, b = self._parameters["w"], self._parameters["b"]
+        # detached parameters instead of no_grad: no graph, and no context manager per step
+        y_hat = d2l.linreg(X, w.detach(), b.detach())  # (m, 1)
+        m = X.shape[0]
+        if type(loss) is SquaredLoss:  # r is the residual: its dot product gives the loss
+            r = y_hat - y.view_as(y_hat)  # (m, 1)
+            residuals = r.view(-1)  # (m,)
+            mean_loss = torch.dot(residuals, residuals).div_(2 * m)  # sum(r**2 / 2) / m
+        else:
             r = grad_output(y_hat, y)  # (m, 1)
-            m = X.shape[0]
-            self.w.grad = torch.mm(X.t(), r).div_(m)  # (d, 1)
-            self.b.grad = r.sum(0).div_(m)  # (1,)
-            return loss(y_hat, y).mean()
+            mean_loss = loss(y_hat, y).mean()
+        w.grad = torch.mm(X.t(), r).div_(m)  # (d, 1)
+        b.grad = r.mean(0)  # (1,), torch's mean: the sum divided by m
+        return mean_loss
 
 
 class SquaredLoss:
@@ -113,7 +121,7 @@ class SquaredLoss:
 
     def grad_output(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """d loss_i / d y_hat_i = y_hat_i - y_i."""
-        return y_hat - y.view(y_hat.size())
+        return y_hat - y.view_as(y_hat)
 
     def state_dict(self) -> dict[str, Any]:
         """No state."""
