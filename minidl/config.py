@@ -186,7 +186,7 @@ def _parse_train(key: str, text: str) -> Any:
 
 
 def _coerce_train(key: str, value: Any) -> Any:
-    expected: dict[str, type] = {"epochs": int, "batch_size": int, "seed": int, "device": str,
+    expected: dict[str, type[Any]] = {"epochs": int, "batch_size": int, "seed": int, "device": str,
                                  "metrics": list}
     kind = expected.get(key, object)
     if isinstance(value, bool) or not isinstance(value, kind):

@@ -482,7 +482,8 @@ def check_gradients(ctx: _Context) -> None:
     for name, param in params:
         _require(param.grad is not None, f"parameter {name!r} gets no gradient from "
                                          "loss(model(X), y).mean().backward(); is it used in forward?")
-        _require(torch.isfinite(param.grad).all(), f"parameter {name!r} gets a nan or inf gradient")
+        _require(param.grad is not None and torch.isfinite(param.grad).all(),
+                 f"parameter {name!r} gets a nan or inf gradient")
 
 
 def check_compute_gradients(ctx: _Context) -> None:
@@ -499,7 +500,8 @@ def check_compute_gradients(ctx: _Context) -> None:
     _require(math.isclose(value, expected_value, rel_tol=1e-4, abs_tol=1e-6),
              f"compute_gradients returned loss {value}; autograd's mean loss is {expected_value}")
     for (name, param), (_, ref) in zip(_named_parameters(model), _named_parameters(reference)):
-        _require(param.grad is not None and torch.allclose(param.grad, ref.grad, rtol=1e-4, atol=1e-6),
+        _require(param.grad is not None and ref.grad is not None
+                 and torch.allclose(param.grad, ref.grad, rtol=1e-4, atol=1e-6),
                  f"compute_gradients sets the gradient of {name!r} unlike autograd on the mean loss")
 
 
@@ -577,7 +579,8 @@ def check_grad_output(ctx: _Context) -> None:
     ctx.built(y_hat, y).sum().backward()
     with torch.no_grad():
         closed_form = grad_output(y_hat, y)
-    _require(torch.allclose(closed_form.reshape(y_hat.shape), y_hat.grad, rtol=1e-4, atol=1e-6),
+    _require(y_hat.grad is not None
+             and torch.allclose(closed_form.reshape(y_hat.shape), y_hat.grad, rtol=1e-4, atol=1e-6),
              "grad_output differs from autograd's gradient of the summed losses")
 
 
@@ -617,7 +620,7 @@ def _quadratic_params(seed: int = SEED) -> list[torch.Tensor]:
 
 def _quadratic(params: Sequence[torch.Tensor]) -> torch.Tensor:
     """0.5 * ||p - 1||^2 summed over the parameters: its minimum is every entry at 1."""
-    return sum(((p - 1.0) ** 2).sum() for p in params) / 2
+    return sum((((p - 1.0) ** 2).sum() for p in params), torch.zeros(())) / 2
 
 
 def _steps(optimizer: Any, params: Sequence[torch.Tensor], count: int) -> float:
@@ -631,7 +634,7 @@ def _steps(optimizer: Any, params: Sequence[torch.Tensor], count: int) -> float:
 
 def check_param_groups(ctx: _Context) -> None:
     """``param_groups`` is a list of dicts with ``params`` (all of them) and a positive ``lr``."""
-    groups = getattr(ctx.built, "param_groups", None)
+    groups: Any = getattr(ctx.built, "param_groups", None)
     _require(isinstance(groups, list) and groups and all(isinstance(g, dict) for g in groups),
              f"param_groups is {type(groups).__name__}; it must be a non-empty list of dicts")
     for group in groups:
@@ -740,7 +743,8 @@ METRIC_CHECKS = (check_returns_float, check_higher_is_better, check_mean_over_ex
 def _hook_methods(callback: Any) -> tuple[list[str], list[str]]:
     """The training-event methods with and without the ``@hookimpl`` marker."""
     marker = f"{PROJECT_NAME}_impl"
-    marked, unmarked = [], []
+    marked: list[str] = []
+    unmarked: list[str] = []
     for name in dir(callback):
         method = getattr(callback, name, None)
         if name.startswith("on_") and callable(method):
@@ -864,7 +868,7 @@ def _is_module(obj: Any, spec: str) -> bool:
     if getattr(obj, "__name__", None) == spec:
         return True
     file = getattr(obj, "__file__", None)
-    return bool(file) and spec.endswith(".py") and Path(file).resolve() == Path(spec).resolve()
+    return bool(file and spec.endswith(".py") and Path(file).resolve() == Path(spec).resolve())
 
 
 def _load_plugin(plugin: str | ModuleType, plugins: Plugins | None) -> tuple[Plugins, str]:

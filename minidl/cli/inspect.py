@@ -65,7 +65,7 @@ def plugins_command(plugins: Plugins, as_json: bool) -> None:
     provided: dict[str, list[str]] = {}
     for component in plugins.registry:
         provided.setdefault(component.plugin, []).append(f"{component.kind} {component.name}")
-    rows = [{"name": info.name, "distribution": info.distribution, "version": info.version,
+    rows: list[dict[str, Any]] = [{"name": info.name, "distribution": info.distribution, "version": info.version,
              "hooks": list(info.hooks), "components": provided.get(info.name, [])}
             for info in plugins.info()]
     if as_json:

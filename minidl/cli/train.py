@@ -76,7 +76,7 @@ def train_command(plugins: Plugins, config_path: str | None, assignments: tuple[
         raise click.UsageError("--plot writes into the run directory: give --out DIR")
     if nproc is not None:
         _launch(plugins, config, nproc, out=out, overwrite=overwrite)
-    options = {"quiet": quiet, "as_json": as_json, "out": out or resume, "overwrite": overwrite,
+    options: dict[str, Any] = {"quiet": quiet, "as_json": as_json, "out": out or resume, "overwrite": overwrite,
                "resume": state, "plot": plot}
     if strategy == "ddp":
         from minidl.distributed import process_group

@@ -124,12 +124,12 @@ def evaluate_accuracy(data_iter: Iterable[tuple[torch.Tensor, torch.Tensor]],
     pass and back into train mode after it; a function with an ``is_training``
     parameter is called with ``is_training=False``.
     """
-    is_module = isinstance(net, nn.Module)
-    was_training = is_module and net.training
-    kwargs = {"is_training": False} if not is_module and _takes_is_training(net) else {}
+    module = net if isinstance(net, nn.Module) else None
+    was_training = module is not None and module.training
+    kwargs = {"is_training": False} if module is None and _takes_is_training(net) else {}
     correct, n = 0, 0
-    if is_module:
-        net.eval()
+    if module is not None:
+        module.eval()
     try:
         with torch.no_grad():
             for X, y in data_iter:
@@ -137,8 +137,8 @@ def evaluate_accuracy(data_iter: Iterable[tuple[torch.Tensor, torch.Tensor]],
                 correct += count_correct(net(X.to(device), **kwargs), y.to(device))
                 n += y.shape[0]
     finally:
-        if was_training:
-            net.train()
+        if module is not None and was_training:
+            module.train()
     if n == 0:
         raise MinidlError("evaluate_accuracy: data_iter yielded no examples")
     return correct / n
@@ -252,7 +252,7 @@ def load_data_fashion_mnist(batch_size: int, resize: int | tuple[int, int] | Non
     downloaded. ``resize`` resizes each batch's images (bilinear) as it is served.
     """
     splits = read_fashion_mnist(root)
-    collate = {"collate_fn": _Resize(resize)} if resize else {}
+    collate: dict[str, Any] = {"collate_fn": _Resize(resize)} if resize else {}
     train = torch_data.TensorDataset(*splits["train"])
     test = torch_data.TensorDataset(*splits["test"])
     return (torch_data.DataLoader(train, batch_size=batch_size, shuffle=True, **collate),

@@ -227,8 +227,9 @@ def train_2d(trainer: Callable[[float, float, float, float], Sequence[float]]) -
     ``s1``, ``s2`` are the optimizer's state. Prints the final point as the book does
     and returns the trace ``[(x1, x2), ...]``.
     """
-    x1, x2, s1, s2 = -5, -2, 0, 0
-    results = [(x1, x2)]
+    start: tuple[float, float, float, float] = (-5, -2, 0, 0)
+    x1, x2, s1, s2 = start
+    results: list[tuple[float, float]] = [(x1, x2)]
     epochs = 20
     for _ in range(epochs):
         x1, x2, s1, s2 = trainer(x1, x2, s1, s2)
