@@ -11,20 +11,18 @@ fails raises :class:`~minidl.errors.PluginError`.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
-import importlib.util
 import os
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pluggy
 
 from minidl import hookspecs
+from minidl.entry_points import entry_points
 from minidl.errors import PluginError
 from minidl.registry import REGISTER_HOOKS, Registry
 
@@ -102,18 +100,15 @@ class Plugins:
     def load_entry_points(self, allow: Iterable[str] | None = None) -> None:
         """Load installed plugins one at a time; record failures instead of raising."""
         allowed = None if allow is None else set(allow)
-        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        for entry_point in entry_points(ENTRY_POINT_GROUP):
             if allowed is not None and entry_point.name not in allowed:
                 continue
-            dist = entry_point.dist
-            dist_name = dist.metadata["Name"] if dist else None
             try:
                 self.register(entry_point.load(), name=entry_point.name)
             except Exception as exc:
-                self._fail(PluginFailure(entry_point.name, dist_name, exc))
+                self._fail(PluginFailure(entry_point.name, entry_point.distribution, exc))
                 continue
-            if dist is not None:
-                self._distributions[entry_point.name] = (dist_name, dist.version)
+            self._distributions[entry_point.name] = (entry_point.distribution, entry_point.version)
 
     def load_named(self, specs: Iterable[str]) -> None:
         """Load plugins named by module or ``.py`` path; a failure raises ``PluginError``."""
@@ -196,17 +191,25 @@ class Plugins:
 
 def _import_plugin(spec: str) -> ModuleType:
     if spec.endswith(".py") or os.sep in spec or "/" in spec:
-        path = Path(spec)
-        if not path.is_file():
-            raise FileNotFoundError(f"no such file: {spec}")
-        module_name = f"minidl_local_plugin_{path.stem}"
-        module_spec = importlib.util.spec_from_file_location(module_name, path)
-        assert module_spec is not None and module_spec.loader is not None
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[module_name] = module
-        module_spec.loader.exec_module(module)
-        return module
+        return _import_file(spec)
     return importlib.import_module(spec)
+
+
+def _import_file(spec: str) -> ModuleType:
+    # imported here, not at the top: `minidl --help` imports this module
+    from importlib.util import module_from_spec, spec_from_file_location
+    from pathlib import Path
+
+    path = Path(spec)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {spec}")
+    module_name = f"minidl_local_plugin_{path.stem}"
+    module_spec = spec_from_file_location(module_name, path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = module_from_spec(module_spec)
+    sys.modules[module_name] = module
+    module_spec.loader.exec_module(module)
+    return module
 
 
 def _env_list(name: str) -> list[str] | None:

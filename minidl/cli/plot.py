@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 import click
 
@@ -31,7 +31,7 @@ def plot_command(plugins: Plugins, target: str, output: str, feature: int, datas
 
     check_plot_path(output)
     if target != "data":
-        if not Path(target).is_dir():
+        if not os.path.isdir(target):
             raise click.BadParameter(f"{target!r} is neither `data` nor a run directory", param_hint="TARGET")
         click.echo(f"wrote {plot_history(target, output)}")
         return
