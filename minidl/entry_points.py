@@ -85,7 +85,7 @@ def _read(info_dir: str, group: str) -> list[tuple[str, str]]:
 
 def _name_and_version(info_dir: str) -> tuple[str, str]:
     """``Name`` and ``Version`` from the distribution's METADATA (PKG-INFO for eggs) headers."""
-    fields = {}
+    fields: dict[str, str] = {}
     for file_name in ("METADATA", "PKG-INFO"):
         try:
             with open(os.path.join(info_dir, file_name), encoding="utf-8") as file:

@@ -211,6 +211,7 @@ class Trainer:
         step_optimizer, zero_grad, isfinite = optimizer.step, optimizer.zero_grad, math.isfinite
         if hasattr(model, "train"):
             model.train()
+        assert self.generator is not None  # set by fit(), the only caller
         for step, (X, y) in enumerate(self.data.batches(self.batch_size, self.generator), 1):
             if compute_gradients is None:
                 batch_loss = loss(model(X), y).mean()

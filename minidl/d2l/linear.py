@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import cast
 
 import torch
 
@@ -72,7 +73,7 @@ def sgd(params: Sequence[torch.Tensor], lr: float, batch_size: int) -> None:
     for param in params:
         # through .data, as the notebook does: a third of the cost of a no_grad block, which
         # is most of a small model's update; the step comes after backward, graph freed
-        param.data.sub_(param.grad, alpha=alpha)
+        param.data.sub_(cast(torch.Tensor, param.grad), alpha=alpha)
 
 
 def use_svg_display() -> None:
