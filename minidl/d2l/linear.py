@@ -64,7 +64,7 @@ def linreg(X: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def squared_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Per-example squared loss ``(y_hat - y)**2 / 2``, with ``y`` reshaped to ``y_hat``."""
-    return (y_hat - y.view(y_hat.size())) ** 2 / 2
+    return (y_hat - y.view_as(y_hat)) ** 2 / 2  # the book's y.view(y_hat.size()), in one call
 
 
 def sgd(params: Sequence[torch.Tensor], lr: float, batch_size: int) -> None:

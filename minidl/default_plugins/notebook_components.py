@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch import nn
@@ -77,7 +77,7 @@ class LinReg(nn.Module):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """``(n, num_inputs) -> (n, 1)``."""
-        params = cast("dict[str, torch.Tensor]", self._parameters)  # not nn.Module.__getattr__'s slow fallback
+        params: dict[str, torch.Tensor] = self._parameters  # type: ignore[assignment]  # not Module.__getattr__
         return d2l.linreg(X, params["w"], params["b"])
 
 
@@ -95,7 +95,7 @@ class AnalyticLinReg(LinReg):
         calls: at batch 10 each call is a sizeable part of a step); else ``grad_output``
         and a second pass for the mean are used.
         """
-        params = cast("dict[str, torch.Tensor]", self._parameters)  # registered in __init__; one lookup each
+        params: dict[str, torch.Tensor] = self._parameters  # type: ignore[assignment]  # set in __init__
         w, b = params["w"], params["b"]
         # detached parameters instead of no_grad: no graph, and no context manager per step
         y_hat = d2l.linreg(X, w.detach(), b.detach())  # (m, 1)
