@@ -21,17 +21,14 @@ from minidl.config import ComponentConfig
 
 def fit(lambd: float, epochs: int, seed: int, book_init: bool) -> tuple[Any, minidl.History]:
     """Train linreg with sgd and the L2 penalty ``lambd``, as the book's ``fit_and_plot``."""
-    import torch
-
     config = minidl.RunConfig()
     config.dataset = ComponentConfig("high-dim-linear")
     config.optimizer.options["lr"] = 0.003
     config.train.epochs, config.train.batch_size, config.train.seed = epochs, 1, seed
     config.callbacks = {"l2-penalty": {"lambd": lambd}}
-    run = minidl.build(config)
     if book_init:
-        with torch.no_grad():
-            run.model.w.normal_(0.0, 1.0)  # the book: w = torch.randn((num_inputs, 1))
+        config.model.options["init_std"] = 1.0  # the book: w = torch.randn((num_inputs, 1))
+    run = minidl.build(config)
     return run, run.fit()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal
 
+from minidl.errors import OptionError
 from minidl.hookspecs import Register, hookimpl
 
 
@@ -38,17 +39,21 @@ def synthetic_linear(
 def linreg(
     num_inputs: int | None = None,
     grad: Literal["autograd", "analytic"] = "autograd",
+    init_std: float = 0.01,
 ) -> Any:
     """Linear regression X @ w + b; w from N(0, 0.01), b = 0.
 
     Args:
         num_inputs: input features (default: the dataset's)
         grad: 'autograd', or 'analytic' for the closed-form gradient (needs a loss with one)
+        init_std: standard deviation of w's initial values (the book's 3.12 uses 1)
     """
     from minidl.default_plugins.notebook_components import AnalyticLinReg, LinReg
 
+    if not init_std >= 0:
+        raise OptionError(f"model 'linreg': init_std must be >= 0, got {init_std!r}")
     cls = AnalyticLinReg if grad == "analytic" else LinReg
-    return cls(2 if num_inputs is None else num_inputs)
+    return cls(2 if num_inputs is None else num_inputs, init_std)
 
 
 def squared() -> Any:

@@ -68,11 +68,11 @@ class SyntheticLinear:
 
 
 class LinReg(nn.Module):
-    """``X @ w + b`` with ``w`` (num_inputs, 1) from N(0, 0.01) and ``b`` = 0."""
+    """``X @ w + b`` with ``w`` (num_inputs, 1) from N(0, init_std) and ``b`` = 0."""
 
-    def __init__(self, num_inputs: int) -> None:
+    def __init__(self, num_inputs: int, init_std: float = 0.01) -> None:
         super().__init__()
-        self.w = nn.Parameter(torch.normal(0.0, 0.01, (num_inputs, 1)))
+        self.w = nn.Parameter(torch.normal(0.0, init_std, (num_inputs, 1)))
         self.b = nn.Parameter(torch.zeros(1))
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:

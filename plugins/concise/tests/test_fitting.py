@@ -36,14 +36,11 @@ def fit(plugins: minidl.Plugins, dataset: str, options: dict[str, Any], *, epoch
         lr: float, callbacks: dict[str, dict[str, Any]] | None = None, book_init: bool = False) -> Any:
     """Train linreg (autograd) with sgd through build(RunConfig); return the last epoch's record."""
     config = RunConfig(dataset=ComponentConfig(dataset, options),
-                       model=ComponentConfig("linreg", {"grad": "autograd"}),
+                       model=ComponentConfig("linreg", {"grad": "autograd", "init_std": 1.0 if book_init else 0.01}),
                        optimizer=ComponentConfig("sgd", {"lr": lr}),
                        train=TrainSettings(epochs=epochs, batch_size=batch_size, seed=0),
                        callbacks=callbacks or {})
-    run = minidl.build(config, plugins)
-    if book_init:
-        with torch.no_grad():
-            run.model.w.normal_(0.0, 1.0)  # 3.12's init_params: w = torch.randn((num_inputs, 1))
+    run = minidl.build(config, plugins)  # init_std 1: 3.12's init_params, w = torch.randn((num_inputs, 1))
     record = run.fit()[-1]
     return SimpleNamespace(train=record["loss"], test=record["test_loss"], w_norm=run.model.w.norm().item())
 
