@@ -163,7 +163,7 @@ def load_config(path: str | Path) -> RunConfig:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise MinidlError(f"config file {str(path)!r} does not exist") from None
-    except (IsADirectoryError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise MinidlError(f"config file {str(path)!r} cannot be read: {exc}") from None
     return from_toml(text, str(path))
 
@@ -191,6 +191,8 @@ def _coerce_train(key: str, value: Any) -> Any:
     kind = expected.get(key, object)
     if isinstance(value, bool) or not isinstance(value, kind):
         raise OptionError(f"train.{key}: {value!r} is not a valid {kind.__name__}")
+    if key == "seed" and not 0 <= value < 2**63:
+        raise OptionError(f"train.seed: {value!r} is out of range; accepted: 0 to 2**63 - 1")
     return list(map(str, value)) if key == "metrics" else value
 
 

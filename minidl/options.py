@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
 import re
 import types
 import typing
@@ -188,8 +187,7 @@ def _parse(hint: Any, text: str) -> Any:
     if inner is int:
         return int(text)
     if inner is float:
-        value = float(text)
-        return value
+        return float(text)
     if inner is str or inner is Any:
         return text
     return _coerce(inner, json.loads(text))
@@ -227,10 +225,3 @@ def _coerce(hint: Any, value: Any) -> Any:
             raise TypeError("expected a string")
         return value
     return value
-
-
-def is_finite_positive(value: Any) -> bool:
-    """True for a real number that is finite and above zero."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and (
-        math.isfinite(value) and value > 0
-    )

@@ -76,6 +76,7 @@ class Plugins:
         #: Told of each failure as it happens; by default a :class:`PluginLoadWarning`.
         self.on_failure = on_failure or _warn
         self._distributions: dict[str, tuple[str | None, str]] = {}
+        self._explicit: set[str] = set()  # plugins named with -p / MINIDL_PLUGINS / extra
         self._registry: Registry | None = None
 
     # -- loading ---------------------------------------------------------------------
@@ -88,7 +89,7 @@ class Plugins:
         except (pluggy.PluginValidationError, ValueError) as exc:
             if self.manager.is_registered(plugin):
                 self.manager.unregister(plugin)
-            raise PluginError(f"plugin {name!r} is invalid: {exc}") from None
+            raise PluginError(f"plugin {name!r} is invalid: {' '.join(str(exc).split())}") from None
         self._registry = None
         return name
 
@@ -100,7 +101,11 @@ class Plugins:
     def load_entry_points(self, allow: Iterable[str] | None = None) -> None:
         """Load installed plugins one at a time; record failures instead of raising."""
         allowed = None if allow is None else set(allow)
-        for entry_point in entry_points(ENTRY_POINT_GROUP):
+        found = entry_points(ENTRY_POINT_GROUP)
+        for missing in sorted((allowed or set()) - {entry_point.name for entry_point in found}):
+            self._fail(PluginFailure(missing, None, LookupError(
+                "MINIDL_LOAD_PLUGINS names it, but no installed distribution provides it")))
+        for entry_point in found:
             if allowed is not None and entry_point.name not in allowed:
                 continue
             try:
@@ -112,7 +117,10 @@ class Plugins:
 
     def load_named(self, specs: Iterable[str]) -> None:
         """Load plugins named by module or ``.py`` path; a failure raises ``PluginError``."""
-        for spec in specs:
+        for spec in dict.fromkeys(specs):  # the same plugin named twice loads once
+            if spec in self._explicit:
+                continue
+            self._explicit.add(spec)
             try:
                 module = _import_plugin(spec)
             except Exception as exc:
@@ -146,6 +154,10 @@ class Plugins:
                 except PluginError:
                     raise
                 except Exception as exc:
+                    if impl.plugin_name in self._explicit:  # asked for by name: an error, not a warning
+                        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                        raise PluginError(f"plugin {impl.plugin_name!r} failed to register its {kind}s: "
+                                          f"{error}") from None
                     broken.add(impl.plugin_name)
                     self._fail(PluginFailure(impl.plugin_name, self.distribution(impl.plugin_name), exc))
         return registry

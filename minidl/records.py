@@ -13,6 +13,7 @@ import csv
 import importlib.metadata
 import io
 import json
+import os
 import platform
 import sys
 from collections.abc import Mapping, Sequence
@@ -64,6 +65,8 @@ class RunRecorder:
         self._rows: list[dict[str, Any]] = []
         self._invocations: list[dict[str, Any]] = []
         self._command: list[str] = []
+        self._config_text: str = ""
+        self._versions: dict[str, Any] = {}
         self.saved_epoch: int | None = None  # the epoch checkpoint.pt holds, once written by this run
 
     @property
@@ -81,13 +84,16 @@ class RunRecorder:
             self.out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise MinidlError(f"cannot create output directory {str(self.out)!r}: {exc.strerror}") from None
+        if not os.access(self.out, os.W_OK | os.X_OK):
+            raise MinidlError(f"output directory {str(self.out)!r} is not writable")
         self._invocations = _read_invocations(self.out / RUN_FILE) if self.resume else []
         if self.overwrite:
             for name in RECORD_FILES:
                 (self.out / name).unlink(missing_ok=True)
         self._command = list(sys.argv if argv is None else argv)
-        _write_text(self.out / CONFIG_FILE, run.config.to_toml())
-        _write_json(self.out / VERSIONS_FILE, collect_versions(run.trainer.plugins))
+        # written at fit start, once a resumed state has loaded: a failed resume changes nothing
+        self._config_text = run.config.to_toml()
+        self._versions = collect_versions(run.trainer.plugins)
         run.trainer.callbacks.append(self)
         return self
 
@@ -99,6 +105,8 @@ class RunRecorder:
         After a resume the history holds exactly the checkpoint's epochs, so rows of an
         epoch that was interrupted before its checkpoint are dropped, never duplicated.
         """
+        _write_text(self.out / CONFIG_FILE, self._config_text)
+        _write_json(self.out / VERSIONS_FILE, self._versions)
         self._invocations.append({
             "command": self._command,
             "started": datetime.now(UTC).isoformat(timespec="seconds"),

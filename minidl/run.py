@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from minidl.config import RunConfig
+from minidl.errors import OptionError
 from minidl.plugins import Plugins, get_plugins
 from minidl.trainer import History, Trainer
 
@@ -61,6 +62,7 @@ def build(config: RunConfig | None = None, plugins: Plugins | None = None, *,
     registry = plugins.registry
     resolved = (config or RunConfig()).resolve(registry)
     dataset = build_dataset(resolved, plugins)
+    _check_inputs(resolved, dataset)
     model = registry.build("model", resolved.model.name, resolved.model.options,
                            num_inputs=getattr(dataset, "num_inputs", None),
                            num_outputs=getattr(dataset, "num_outputs", None))
@@ -83,3 +85,11 @@ def build_dataset(config: RunConfig, plugins: Plugins | None = None) -> Any:
     resolved = config.resolve(plugins.registry)
     seed_everything(resolved.train.seed)
     return plugins.registry.build("dataset", resolved.dataset.name, resolved.dataset.options)
+
+
+def _check_inputs(config: RunConfig, dataset: Any) -> None:
+    """A model's explicit ``num_inputs`` must be the dataset's (outputs are checked by the losses)."""
+    given, known = config.model.options.get("num_inputs"), getattr(dataset, "num_inputs", None)
+    if given is not None and known is not None and given != known:
+        raise OptionError(f"model {config.model.name!r}: num_inputs={given} but dataset "
+                          f"{config.dataset.name!r} has {known}; leave it unset to follow the dataset")

@@ -129,7 +129,8 @@ class Trainer:
         self.device_name = device
         self.plugins = plugins
         self.metrics = self._resolve_metrics(metrics)
-        self.callbacks = [self._resolve_callback(c) for c in callbacks]
+        resolved = [self._resolve_callback(c) for c in callbacks]
+        self.callbacks = [c for i, c in enumerate(resolved) if all(c is not d for d in resolved[:i])]
         self.verbose, self.echo = verbose, echo
         self.epoch = 0  # completed epochs
         self.history = History()
@@ -162,9 +163,12 @@ class Trainer:
         self.device = resolve_device(self.device_name)
         model.to(self.device)
         self.model, self.data, self.loss, self.optimizer = model, data.to(self.device), loss, optimizer
+        if not len(self.data.tensors("train")[0]):
+            raise MinidlError("the dataset's training split is empty; nothing to train on")
         self.generator = torch.Generator().manual_seed(self.seed)
         torch.manual_seed(self.seed)
         self.should_stop, self.stop_reason = False, None
+        self.epoch, self.history = 0, History()  # a second fit starts afresh, unless resumed
         if resume is not None:
             self.load_state_dict(resume)
         self._register_callbacks()
@@ -275,6 +279,7 @@ class Trainer:
             "seed": self.seed,
             "generator": self.generator.get_state() if self.generator is not None else None,
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "dataset": self.data.state_dict(),
@@ -302,6 +307,8 @@ class Trainer:
         if self.generator is not None and state.get("generator") is not None:
             self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
 
 
 def _state_of(component: Any) -> dict[str, Any]:

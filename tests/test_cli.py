@@ -154,6 +154,10 @@ def test_divergence_stops_with_exit_1_and_no_nan_lines(invoke) -> None:
         (["--callback", "nope"], ["callback 'nope'", "early-stopping"]),
         (["--set", "callback.stop-at.colour=1"], ["no option 'colour'", "monitor"]),
         (["--epochs", "three"], ["'three'", "integer"]),
+        (["--seed", "99999999999999999999"], ["seed", "out of range"]),
+        (["--set", "dataset.noise_std=-1"], ["noise_std", "-1.0"]),
+        (["--set", "dataset.true_b=nan"], ["true_b=nan"]),
+        (["--set", "model.num_inputs=3"], ["num_inputs=3", "has 2"]),
     ],
 )
 def test_bad_input_is_one_line_exit_2(invoke, args: list[str], fragments: list[str]) -> None:
@@ -248,3 +252,35 @@ def test_shell_completion_of_component_names(monkeypatch: pytest.MonkeyPatch) ->
                                                       "COMP_WORDS": "minidl train --model lin", "COMP_CWORD": "3"},
                                 prog_name="minidl")
     assert "linreg" in result.stdout
+
+
+def test_no_arguments_prints_help_on_stdout(invoke) -> None:
+    result = invoke()
+    assert result.exit_code == 0 and result.stderr == ""
+    assert result.stdout.startswith("Usage: minidl")
+
+
+def test_click_choice_errors_stay_on_one_line(invoke) -> None:
+    assert_usage_error(invoke("show"), "Missing argument", "dataset, model, loss")
+
+
+def test_explicit_plugin_whose_registration_fails_is_an_error(invoke, tmp_path: Path) -> None:
+    path = tmp_path / "badfactory.py"
+    path.write_text("from minidl import hookimpl\n\n@hookimpl\ndef register_models(register):\n"
+                    "    raise KeyError('x')\n")
+    assert_usage_error(invoke("-p", str(path), "list", "model"), "badfactory.py", "KeyError")
+
+
+def test_the_same_plugin_named_twice_loads_once(invoke, tmp_path: Path) -> None:
+    path = tmp_path / "myplugin.py"
+    path.write_text(LOCAL_PLUGIN)
+    result = invoke("-p", str(path), "-p", str(path), "list", "dataset", env={"MINIDL_PLUGINS": str(path)})
+    assert result.exit_code == 0, result.stderr
+    assert "doubled" in result.stdout
+
+
+def test_unknown_name_in_the_allowlist_is_a_warning(invoke) -> None:
+    result = invoke("list", "metric", env={"MINIDL_LOAD_PLUGINS": "nonexistent"})
+    assert result.exit_code == 0
+    assert result.stderr == ("Warning: plugin 'nonexistent' failed to load: LookupError: MINIDL_LOAD_PLUGINS "
+                             "names it, but no installed distribution provides it\n")

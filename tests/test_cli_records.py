@@ -78,7 +78,7 @@ def test_bad_run_directories(invoke, tmp_path: Path) -> None:
     invoke("train", "--out", str(run_dir), "--epochs", "1")
     before = (run_dir / "checkpoint.pt").read_bytes()
     one_line_error(invoke("train", "--resume", str(run_dir), "--set", "dataset.num_inputs=3",
-                          "--set", "dataset.true_w=1,2,3"), "'w'", "(2, 1)", "(3, 1)")
+                          "--set", "dataset.true_w=1,2,3"), "only --epochs and --device", "dataset.num_inputs")
     assert (run_dir / "checkpoint.pt").read_bytes() == before
     (run_dir / "checkpoint.pt").write_bytes(before[: len(before) // 2])
     one_line_error(invoke("train", "--resume", str(run_dir)), "checkpoint.pt")
@@ -133,3 +133,33 @@ def test_nproc_two_processes_equal_one_with_double_batch(tmp_path: Path) -> None
 def test_ddp_without_launcher_and_bad_nproc(invoke) -> None:
     one_line_error(invoke("train", "--strategy", "ddp"), "torchrun", "--nproc")
     one_line_error(invoke("train", "--nproc", "0"), "--nproc", "got 0")
+
+
+def test_resume_refuses_changes_and_leaves_the_run_intact(invoke, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    invoke("train", "--out", str(run_dir), "--epochs", "3")
+    saved = {name: (run_dir / name).read_bytes() for name in ("config.toml", "checkpoint.pt", "metrics.csv")}
+    one_line_error(invoke("train", "--resume", str(run_dir), "--epochs", "6", "--lr", "0.5"), "optimizer.lr")
+    one_line_error(invoke("train", "--resume", str(run_dir), "--epochs", "6", "--seed", "5"), "train.seed")
+    one_line_error(invoke("train", "--resume", str(run_dir), "--epochs", "6", "--callback", "early-stopping"),
+                   "callback.early-stopping")
+    one_line_error(invoke("train", "--resume", str(run_dir), "--epochs", "2"), "already trained 3 epochs")
+    one_line_error(invoke("train", "--resume", str(run_dir), "--out", str(tmp_path / "other")), "--out")
+    one_line_error(invoke("train", "--resume", str(run_dir), "--config", str(run_dir / "config.toml")), "--config")
+    assert {name: (run_dir / name).read_bytes() for name in saved} == saved
+    assert not (tmp_path / "other").exists()
+    assert invoke("train", "--resume", str(run_dir), "--epochs", "4", "--device", "cpu").exit_code == 0
+
+
+def test_a_resume_that_fails_to_load_leaves_config_toml_alone(invoke, tmp_path: Path) -> None:
+    import torch
+
+    run_dir = tmp_path / "run"
+    invoke("train", "--out", str(run_dir), "--epochs", "2")
+    config_before = (run_dir / "config.toml").read_text()
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    state["dataset"]["sizes"]["train"] = 999  # a checkpoint that no longer fits the rebuilt data
+    torch.save(state, run_dir / "checkpoint.pt")
+    result = invoke("train", "--resume", str(run_dir), "--epochs", "5")
+    one_line_error(result, "dataset sizes")
+    assert (run_dir / "config.toml").read_text() == config_before

@@ -172,7 +172,8 @@ def _two_installed(make_distribution) -> None:
 def test_load_plugins_allowlist(make_distribution, clean_env):
     _two_installed(make_distribution)
     clean_env.setenv("MINIDL_LOAD_PLUGINS", "beta, nothing-called-this")
-    plugins = load_plugins()
+    with pytest.warns(PluginLoadWarning, match="'nothing-called-this'.*no installed distribution provides it"):
+        plugins = load_plugins()
     names = plugins.registry.names("model")
     assert "beta-model" in names and "alpha-model" not in names
     assert [info.name for info in plugins.info()] == [*DEFAULT_PLUGINS, "beta"]

@@ -602,3 +602,41 @@ def test_tensor_data_trains_by_itself(plugins):
         model, TensorData(X, y), nn.MSELoss(reduction="none"), torch.optim.SGD(model.parameters(), lr=0.1)
     )
     assert history[-1]["loss"] < history[0]["loss"]
+
+
+def test_empty_training_split_is_refused_and_a_second_fit_starts_afresh(plugins) -> None:
+    import torch
+    from torch import nn
+
+    import minidl
+
+    model = nn.Linear(2, 1)
+    trainer = minidl.Trainer(max_epochs=2, batch_size=5, seed=0, plugins=plugins)
+    empty = minidl.TensorData(torch.zeros(0, 2), torch.zeros(0, 1))
+    with pytest.raises(minidl.MinidlError, match="empty"):
+        trainer.fit(model, empty, nn.MSELoss(reduction="none"), torch.optim.SGD(model.parameters(), lr=0.1))
+    data = minidl.TensorData(torch.randn(20, 2), torch.randn(20, 1))
+    first = trainer.fit(model, data, nn.MSELoss(reduction="none"), torch.optim.SGD(model.parameters(), lr=0.1))
+    second = trainer.fit(model, data, nn.MSELoss(reduction="none"), torch.optim.SGD(model.parameters(), lr=0.1))
+    assert len(first) == len(second) == 2
+
+
+def test_the_same_callback_object_given_twice_runs_once(plugins) -> None:
+    import minidl
+    from minidl import hookimpl
+
+    class Counter:
+        calls = 0
+
+        @hookimpl
+        def on_epoch_end(self, trainer, epoch, metrics) -> None:
+            Counter.calls += 1
+
+    counter = Counter()
+    config = minidl.RunConfig()
+    config.train.epochs = 2
+    run = minidl.build(config, plugins)
+    run.trainer.callbacks = []
+    trainer = minidl.Trainer(max_epochs=2, seed=0, callbacks=[counter, counter], plugins=plugins)
+    trainer.fit(run.model, run.dataset, run.loss, run.optimizer)
+    assert Counter.calls == 2

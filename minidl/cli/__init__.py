@@ -8,6 +8,7 @@ the user typed end with one ``Error:`` line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -28,7 +29,7 @@ class MinidlGroup(click.Group):
     def __init__(self, *args: Any, plugins: Plugins | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.plugins = plugins
-        self._base_commands = dict(self.commands)
+        self._base_commands: dict[str, click.Command] = {}  # set by create_cli, before plugins add theirs
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
@@ -41,6 +42,9 @@ class MinidlGroup(click.Group):
                                   standalone_mode=False, **extra)
         except click.exceptions.Exit as exc:
             result = exc.exit_code
+        except click.exceptions.NoArgsIsHelpError as exc:  # `minidl`, `minidl optim`: help, not an error
+            click.echo(exc.ctx.get_help())
+            result = 0
         except click.UsageError as exc:
             _fail(exc.format_message(), 2)
         except MinidlError as exc:
@@ -77,7 +81,8 @@ def _warn(failure: PluginFailure) -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"Error: {message}", err=True)
+    one_line = re.sub(r"\s*\n\s*", " ", message.strip())  # e.g. click's "Choose from:" lists
+    click.echo(f"Error: {one_line}", err=True)
     sys.exit(code)
 
 
@@ -103,7 +108,7 @@ def _named_plugins(args: list[str]) -> list[str]:
 def create_cli(plugins: Plugins | None = None) -> click.Group:
     """Build the ``minidl`` command; ``plugins`` defaults to loading them on first run."""
 
-    @click.group(cls=MinidlGroup, plugins=plugins, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.group("minidl", cls=MinidlGroup, plugins=plugins, context_settings={"help_option_names": ["-h", "--help"]})
     @click.version_option(__version__, prog_name="minidl")
     @click.option("-p", "--plugin", "plugin_specs", multiple=True, metavar="MODULE_OR_FILE",
                   help="Load a plugin for this run: a module name or a .py file (repeatable).")

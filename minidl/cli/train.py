@@ -65,10 +65,15 @@ def train_command(plugins: Plugins, config_path: str | None, assignments: tuple[
     if resume is not None:
         from minidl.records import load_run
 
+        if out is not None or config_path is not None:
+            raise click.UsageError("--resume continues the run in its own directory, with its own "
+                                   "configuration: leave out --out and --config")
         base, state = load_run(resume)
+        config = configure(base.copy(), assignments, **flags)
+        _check_resume(plugins, base, config, state, resume)
     else:
         base = load_config(config_path) if config_path else RunConfig()
-    config = configure(base, assignments, **flags)
+        config = configure(base, assignments, **flags)
     if print_config:
         click.echo(config.resolve(plugins.registry).to_toml(), nl=False)
         return
@@ -85,6 +90,36 @@ def train_command(plugins: Plugins, config_path: str | None, assignments: tuple[
             run_training(plugins, config, **options, parallel=ctx)
     else:
         run_training(plugins, config, **options)
+
+
+def _check_resume(plugins: Plugins, saved: RunConfig, config: RunConfig, state: dict[str, Any], where: str) -> None:
+    """Only --epochs and --device may change on resume; --epochs not below what is done."""
+    import tomllib
+
+    def settings(run_config: RunConfig) -> dict[str, Any]:
+        resolved = run_config.resolve(plugins.registry)
+        resolved.train.epochs, resolved.train.device = 0, "cpu"
+        return _flatten(tomllib.loads(resolved.to_toml()))
+
+    before, after = settings(saved), settings(config)
+    changed = sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
+    if changed:
+        raise click.UsageError(f"--resume continues the saved run: only --epochs and --device may change, "
+                               f"not {', '.join(changed)}")
+    done = int(state["epoch"])
+    if config.train.epochs < done:
+        raise click.UsageError(f"the run in {where!r} has already trained {done} epochs; "
+                               f"--epochs is the new total: give {done} or more")
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
 
 
 def _launch(plugins: Plugins, config: RunConfig, nproc: int, *, out: str | None, overwrite: bool) -> None:
@@ -172,7 +207,7 @@ def _recorder(out: str | None, *, overwrite: bool, resume: bool) -> Any:
 
 
 def _fit(run: Any, resume: dict[str, Any] | None, recorder: Any, *, progress: bool) -> Any:
-    bar = _progress_bar(run) if progress else None
+    bar = _progress_bar(run, int(resume["epoch"]) if resume else 0) if progress else None
     if bar is not None:
         run.trainer.callbacks.append(bar)
     try:
@@ -237,13 +272,18 @@ class _ProgressBar:
         """Advance by one step."""
         self.bar.update(1)
 
+    @hookimpl
+    def on_epoch_end(self, trainer: Any, epoch: int, metrics: dict[str, Any]) -> None:
+        """Clear the bar's line: the epoch line goes to the same terminal; the next step redraws it."""
+        click.echo("\r\033[K", file=sys.stderr, nl=False)
+
     def close(self) -> None:
-        """Finish the bar."""
-        self.bar.render_finish()
+        """Clear the bar's line for good and show the cursor again (the bar hides it)."""
+        click.echo("\r\033[K\033[?25h", file=sys.stderr, nl=False)
 
 
-def _progress_bar(run: Any) -> _ProgressBar:
+def _progress_bar(run: Any, done_epochs: int) -> _ProgressBar:
     n = len(run.dataset.tensors("train")[0])
-    steps = -(-n // run.config.train.batch_size) * run.config.train.epochs
+    steps = -(-n // run.config.train.batch_size) * max(run.config.train.epochs - done_epochs, 0)
     bar = click.progressbar(length=steps, label="training", file=sys.stderr)
     return _ProgressBar(bar)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -23,6 +24,11 @@ class SyntheticLinear:
             raise OptionError(
                 f"dataset 'synthetic-linear': true_w has {len(true_w)} values "
                 f"but num_inputs is {num_inputs}; give one weight per input"
+            )
+        if not (noise_std >= 0 and math.isfinite(noise_std)) or not all(map(math.isfinite, [*true_w, true_b])):
+            raise OptionError(
+                f"dataset 'synthetic-linear': noise_std must be a finite number >= 0 and true_w, true_b "
+                f"finite; got noise_std={noise_std!r}, true_w={list(true_w)!r}, true_b={true_b!r}"
             )
         if num_examples < 1 or num_test < 0:
             raise OptionError(
