@@ -64,6 +64,10 @@ def compare(ctx: click.Context, optimizers: tuple[str, ...], dataset: str | None
     try:
         if output and not Path(output).resolve().parent.is_dir():
             raise MinidlError(f"cannot write the figure to {output!r}: its folder does not exist")
+        if output:
+            from minidl.plots import check_plot_path
+
+            check_plot_path(output)  # before training, not after
         config = base_config(dataset, model, loss, epochs, batch_size, seed)
         curves = run_all(_plugins(ctx), config, list(optimizers), list(assignments), every)
         for curve in curves:
