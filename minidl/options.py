@@ -2,21 +2,41 @@
 
 A factory such as ``def make(num_examples: int = 1000, true_w: list[float] = ...)``
 declares its options: the type hint gives the type, the default the default, and the
-docstring's ``Args:`` section one help line each. Nothing here imports torch.
+docstring's ``Args:`` section one help line each. A hint may carry a range, checked when
+the value is parsed: ``lr: Annotated[float, Gt(0)] = 0.03``. Every float option refuses
+nan and inf unless it is marked ``AllowNonFinite()``; every int option without a declared
+upper bound is capped at :data:`INT_CAP` (and below at ``-INT_CAP``). Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import math
 import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar
 
 from minidl.errors import OptionError
+
+__all__ = [
+    "INT_CAP",
+    "AllowNonFinite",
+    "Ge",
+    "Gt",
+    "Le",
+    "Lt",
+    "Option",
+    "options_of",
+    "resolve_options",
+    "summary_of",
+]
+
+#: The bound of an int option that declares none (a value beyond it is a typo or an attack).
+INT_CAP = 10**9
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -24,13 +44,105 @@ _MISSING = inspect.Parameter.empty
 
 
 @dataclass(frozen=True)
+class _Bound:
+    """A range marker for ``Annotated[int | float, ...]``: the value compared with ``bound``."""
+
+    bound: float
+    symbol: ClassVar[str] = ""
+    upper: ClassVar[bool] = False  # True for Lt and Le
+
+    def admits(self, value: float) -> bool:
+        """True when ``value`` is inside the bound."""
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {_number(self.bound)}"
+
+
+@dataclass(frozen=True)
+class Gt(_Bound):
+    """The value must be greater than ``bound``: ``Annotated[float, Gt(0)]``."""
+
+    symbol: ClassVar[str] = ">"
+
+    def admits(self, value: float) -> bool:
+        """``value > bound``."""
+        return value > self.bound
+
+
+@dataclass(frozen=True)
+class Ge(_Bound):
+    """The value must be greater than or equal to ``bound``."""
+
+    symbol: ClassVar[str] = ">="
+
+    def admits(self, value: float) -> bool:
+        """``value >= bound``."""
+        return value >= self.bound
+
+
+@dataclass(frozen=True)
+class Lt(_Bound):
+    """The value must be less than ``bound``."""
+
+    symbol: ClassVar[str] = "<"
+    upper: ClassVar[bool] = True
+
+    def admits(self, value: float) -> bool:
+        """``value < bound``."""
+        return value < self.bound
+
+
+@dataclass(frozen=True)
+class Le(_Bound):
+    """The value must be less than or equal to ``bound``."""
+
+    symbol: ClassVar[str] = "<="
+    upper: ClassVar[bool] = True
+
+    def admits(self, value: float) -> bool:
+        """``value <= bound``."""
+        return value <= self.bound
+
+
+@dataclass(frozen=True)
+class AllowNonFinite:
+    """Marks a float option that accepts nan, inf and -inf: ``Annotated[float, AllowNonFinite()]``."""
+
+
+@dataclass(frozen=True)
 class Option:
-    """One option of a component: its name, type, default and help line."""
+    """One option of a component: its name, type, default, help line and range markers."""
 
     name: str
-    type: Any  # a type hint: int, float, bool, str, list[float], Literal[...], X | None
+    type: Any  # a type hint without Annotated: int, float, bool, str, list[float], Literal[...], X | None
     default: Any = _MISSING
     help: str = ""
+    constraints: tuple[Any, ...] = field(default=(), compare=False)  # Gt/Ge/Lt/Le/AllowNonFinite markers
+
+    @property
+    def bounds(self) -> tuple[_Bound, ...]:
+        """The range checked for an int or float value (or each item of a list): the declared
+        bounds, plus ``<= INT_CAP`` / ``>= -INT_CAP`` for an int without one on that side."""
+        declared = tuple(c for c in self.constraints if isinstance(c, _Bound))
+        if _number_kind(self.type) is not int:
+            return declared
+        lower = () if any(not b.upper for b in declared) else (Ge(-INT_CAP),)
+        upper = () if any(b.upper for b in declared) else (Le(INT_CAP),)
+        return lower + declared + upper
+
+    @property
+    def allows_non_finite(self) -> bool:
+        """True when the option is marked :class:`AllowNonFinite`."""
+        return any(c is AllowNonFinite or isinstance(c, AllowNonFinite) for c in self.constraints)
+
+    @property
+    def range_text(self) -> str:
+        """The accepted range as users read it: ``> 0``, ``>= 1, <= 100000000``; "" for none."""
+        parts = [str(bound) for bound in self.bounds]
+        if _number_kind(self.type) is float:
+            parts.append("nan/inf allowed" if self.allows_non_finite else "finite")
+        return ", ".join(parts)
 
     @property
     def required(self) -> bool:
@@ -43,21 +155,36 @@ class Option:
         return _type_name(self.type)
 
     def parse(self, text: str) -> Any:
-        """Parse a command-line string into this option's type."""
+        """Parse a command-line string into this option's type and check its range."""
         try:
-            return _parse(self.type, text.strip())
+            value = _parse(self.type, text.strip())
         except (ValueError, TypeError) as exc:
             detail = f" ({exc})" if str(exc).startswith("expected") else ""
             raise OptionError(f"option {self.name!r}: cannot read {text!r} as {self.type_name}{detail}") from None
+        return self.check(value)
 
     def coerce(self, value: Any) -> Any:
-        """Check a value from a config file or Python call against the type."""
+        """Check a value from a config file or Python call against the type and range."""
         if isinstance(value, str) and not _accepts_str(self.type):
             return self.parse(value)
         try:
-            return _coerce(self.type, value)
+            typed = _coerce(self.type, value)
         except (ValueError, TypeError) as exc:
             raise OptionError(f"option {self.name!r}: {value!r} is not a valid {self.type_name} ({exc})") from None
+        return self.check(typed)
+
+    def check(self, value: Any) -> Any:
+        """Return a typed ``value`` (each item of a list) if it is inside the range, else raise."""
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, (int, float)):
+                continue
+            if isinstance(item, float) and not math.isfinite(item) and not self.allows_non_finite:
+                raise OptionError(f"option {self.name!r} must be a finite number, got {item!r}")
+            for bound in self.bounds:
+                if not bound.admits(item):
+                    raise OptionError(f"option {self.name!r} must be {bound}, got {item!r}")
+        return value
 
 
 def options_of(factory: Callable[..., Any], injected: Iterable[str] = ()) -> list[Option]:
@@ -69,8 +196,9 @@ def options_of(factory: Callable[..., Any], injected: Iterable[str] = ()) -> lis
     for param in inspect.signature(factory).parameters.values():
         if param.name in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
-        kind = hints.get(param.name, type(param.default) if param.default is not _MISSING else str)
-        options.append(Option(param.name, kind, param.default, helps.get(param.name, "")))
+        hint = hints.get(param.name, type(param.default) if param.default is not _MISSING else str)
+        kind, constraints = _split_annotated(hint)
+        options.append(Option(param.name, kind, param.default, helps.get(param.name, ""), constraints))
     return options
 
 
@@ -103,9 +231,32 @@ def resolve_options(
     return values
 
 
+def _split_annotated(hint: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``Annotated[T, *marks]`` (also inside ``| None``) as ``(T, marks)``."""
+    if typing.get_origin(hint) is Annotated:
+        return hint.__origin__, tuple(hint.__metadata__)
+    inner, optional = _strip_optional(hint)
+    if optional and typing.get_origin(inner) is Annotated:
+        return inner.__origin__ | None, tuple(inner.__metadata__)
+    return hint, ()
+
+
+def _number_kind(hint: Any) -> Any:
+    """``int`` or ``float`` for an int/float option (also optional or a list of them), else None."""
+    inner, _ = _strip_optional(hint)
+    if typing.get_origin(inner) in (list, tuple):
+        inner = (typing.get_args(inner) or (None,))[0]
+    return inner if inner in (int, float) else None
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if isinstance(value, int) or (isinstance(value, float) and value.is_integer()
+                                                         and abs(value) < 1e16) else repr(value)
+
+
 def _hints(factory: Callable[..., Any]) -> dict[str, Any]:
     try:
-        return typing.get_type_hints(factory)
+        return typing.get_type_hints(factory, include_extras=True)
     except Exception:  # an unresolvable hint (a torch type under TYPE_CHECKING)
         hints = {}
         namespace = getattr(factory, "__globals__", {})

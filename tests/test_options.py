@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from minidl.errors import MinidlError, OptionError
-from minidl.options import Option, options_of, resolve_options, summary_of
+from minidl.options import INT_CAP, AllowNonFinite, Ge, Gt, Le, Lt, Option, options_of, resolve_options, summary_of
 
 INT = Option("count", int, 1)
 FLOAT = Option("lr", float, 0.03)
@@ -23,10 +23,11 @@ MAYBE_FLOAT = Option("clip", float | None, None)
 TEXT = Option("monitor", str, "loss")
 
 finite_floats = st.floats(allow_nan=False, allow_infinity=False)
+capped_ints = st.integers(-INT_CAP, INT_CAP)  # an int option without a declared bound is capped
 
 
 # -- parsing command-line strings ----------------------------------------------------------------
-@given(st.integers())
+@given(capped_ints)
 def test_int_round_trip(value):
     assert INT.parse(str(value)) == value
     assert type(INT.parse(f"  {value} ")) is int
@@ -38,7 +39,7 @@ def test_float_round_trip(value):
     assert parsed == value and type(parsed) is float
 
 
-@pytest.mark.parametrize(("text", "value"), [("1e-3", 0.001), ("3", 3.0), ("inf", math.inf), ("-2.5", -2.5)])
+@pytest.mark.parametrize(("text", "value"), [("1e-3", 0.001), ("3", 3.0), ("-2.5", -2.5)])
 def test_float_forms(text, value):
     assert FLOAT.parse(text) == value
 
@@ -69,7 +70,7 @@ def test_list_of_floats_round_trip(values):
     assert FLOATS.parse(",".join(map(str, values))) == values
 
 
-@given(st.lists(st.integers(), max_size=6))
+@given(st.lists(capped_ints, max_size=6))
 def test_list_of_ints_round_trip(values):
     parsed = INTS.parse(str(values))
     assert parsed == values and all(type(v) is int for v in parsed)
@@ -84,7 +85,7 @@ def test_literal_of_ints_parses():
     assert Option("layers", Literal[1, 2, 3], 1).parse("2") == 2
 
 
-@given(st.none() | st.integers())
+@given(st.none() | capped_ints)
 def test_optional_int_round_trip(value):
     assert MAYBE_INT.parse(str(value)) == value
 
@@ -122,9 +123,11 @@ def test_bad_string_names_option_value_and_type(option, text, type_name):
 
 def _python(convert: Any, text: str) -> Any:
     try:
-        return convert(text.strip())
+        value = convert(text.strip())
     except ValueError:
         return OptionError
+    in_range = abs(value) <= INT_CAP if convert is int else math.isfinite(value)
+    return value if in_range else OptionError
 
 
 @given(st.text(max_size=12) | st.from_regex(r"\s*[-+]?\d+(\.\d*)?(e-?\d+)?\s*", fullmatch=True))
@@ -135,7 +138,7 @@ def test_numbers_parse_as_python_reads_them_or_raise_option_error(text):
             with pytest.raises(OptionError, match=repr(option.name)):
                 option.parse(text)
         else:
-            assert option.parse(text) == expected or (math.isnan(expected) and math.isnan(option.parse(text)))
+            assert option.parse(text) == expected
 
 
 def test_literal_error_lists_the_choices():
@@ -254,3 +257,75 @@ def test_options_of_with_hints_that_do_not_resolve():
     )
     options = {o.name: o for o in options_of(namespace["make"], injected=("model",))}
     assert options["width"].type is int and options["width"].default == 4
+
+
+# -- ranges: Annotated markers, the int cap, non-finite floats ------------------------------------
+def ranged(lr: Annotated[float, Gt(0)] = 0.03, num_examples: Annotated[int, Ge(1), Le(10**8)] = 1000,
+           frac: Annotated[float, Ge(0), Lt(1)] = 0.5, log_scale: Annotated[float, AllowNonFinite()] = 1.0,
+           steps: int = 3, width: Annotated[int, Ge(1)] | None = None, true_w: tuple[float, ...] = (1.0,)) -> None:
+    """Ranged options."""
+
+
+RANGED = {o.name: o for o in options_of(ranged)}
+
+
+def test_annotated_hints_give_the_inner_type_and_keep_the_markers():
+    assert RANGED["lr"].type is float and RANGED["lr"].constraints == (Gt(0),)
+    assert RANGED["num_examples"].type is int and RANGED["num_examples"].constraints == (Ge(1), Le(10**8))
+    assert RANGED["width"].type_name == "int | None" and RANGED["width"].constraints == (Ge(1),)
+    assert RANGED["lr"] == Option("lr", float, 0.03)  # markers do not change equality
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("lr", "0", "option 'lr' must be > 0, got 0.0"),
+    ("lr", "-1e-3", "option 'lr' must be > 0, got -0.001"),
+    ("num_examples", "99999999999999999999999",
+     "option 'num_examples' must be <= 100000000, got 99999999999999999999999"),
+    ("num_examples", "0", "option 'num_examples' must be >= 1, got 0"),
+    ("frac", "1", "option 'frac' must be < 1, got 1.0"),
+    ("steps", "1000000001", "option 'steps' must be <= 1000000000, got 1000000001"),
+    ("steps", "-1000000001", "option 'steps' must be >= -1000000000, got -1000000001"),
+    ("width", "0", "option 'width' must be >= 1, got 0"),
+    ("lr", "nan", "option 'lr' must be a finite number, got nan"),
+    ("frac", "inf", "option 'frac' must be a finite number, got inf"),
+    ("true_w", "1,nan", "option 'true_w' must be a finite number, got nan"),
+])
+def test_values_outside_the_range_are_refused_naming_option_value_and_range(name, text, message):
+    with pytest.raises(OptionError) as caught:
+        RANGED[name].parse(text)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("num_examples", 10**12), ("lr", math.nan), ("lr", -math.inf), ("steps", 2**63), ("frac", -0.1),
+])
+def test_config_values_outside_the_range_are_refused(name, value):
+    with pytest.raises(OptionError, match=f"option '{name}' must be"):
+        RANGED[name].coerce(value)
+
+
+def test_values_inside_the_range_pass():
+    assert RANGED["lr"].parse("1e-9") == 1e-9 and RANGED["num_examples"].coerce(10**8) == 10**8
+    assert RANGED["width"].parse("none") is None and RANGED["frac"].coerce(0) == 0.0
+
+
+def test_allow_non_finite_accepts_nan_and_inf():
+    assert math.isnan(RANGED["log_scale"].parse("nan"))
+    assert RANGED["log_scale"].coerce(-math.inf) == -math.inf
+
+
+def test_range_text():
+    assert RANGED["lr"].range_text == "> 0, finite"
+    assert RANGED["num_examples"].range_text == ">= 1, <= 100000000"
+    assert RANGED["steps"].range_text == ">= -1000000000, <= 1000000000"
+    assert RANGED["width"].range_text == ">= 1, <= 1000000000"
+    assert RANGED["log_scale"].range_text == "nan/inf allowed"
+    assert RANGED["true_w"].range_text == "finite"
+    assert Option("name", str, "x").range_text == ""
+
+
+def test_resolve_options_names_the_component():
+    with pytest.raises(OptionError) as caught:
+        resolve_options("dataset 'synthetic-linear'", options_of(ranged), {"num_examples": "99999999999999999999999"})
+    assert str(caught.value) == ("dataset 'synthetic-linear': option 'num_examples' must be <= 100000000, "
+                                 "got 99999999999999999999999")
