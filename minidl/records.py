@@ -5,6 +5,8 @@ re-runs it), ``versions.json`` (Python, minidl, torch, numpy, pluggy, click and 
 loaded plugin), ``run.json`` (the seed, each command line and when it started),
 ``metrics.csv`` and ``metrics.jsonl`` (one row per epoch) and ``checkpoint.pt`` (the
 trainer's state after the last completed epoch, written atomically every epoch).
+``run.json`` also holds the run's ``id`` (kept on resume) and ``status`` (running,
+then what :meth:`RunRecorder.finish` recorded): what ``minidl runs reindex`` reads.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import io
 import json
 import os
 import platform
+import secrets
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -68,6 +71,8 @@ class RunRecorder:
         self._config_text: str = ""
         self._versions: dict[str, Any] = {}
         self.saved_epoch: int | None = None  # the epoch checkpoint.pt holds, once written by this run
+        self.run_id = ""  # 8 hex digits, set by start: new, or the resumed run's own
+        self._seed: int | None = None
 
     @property
     def checkpoint_path(self) -> Path:
@@ -87,6 +92,7 @@ class RunRecorder:
         if not os.access(self.out, os.W_OK | os.X_OK):
             raise MinidlError(f"output directory {str(self.out)!r} is not writable")
         self._invocations = _read_invocations(self.out / RUN_FILE) if self.resume else []
+        self.run_id = (_read_run_id(self.out / RUN_FILE) if self.resume else "") or secrets.token_hex(4)
         if self.overwrite:
             for name in RECORD_FILES:
                 (self.out / name).unlink(missing_ok=True)
@@ -109,10 +115,11 @@ class RunRecorder:
         _write_json(self.out / VERSIONS_FILE, self._versions)
         self._invocations.append({
             "command": self._command,
-            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "started": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "start_epoch": trainer.epoch,
         })
-        _write_json(self.out / RUN_FILE, {"seed": trainer.seed, "invocations": self._invocations})
+        self._seed = trainer.seed
+        self._write_run_file("running")
         if trainer.epoch > 0 and self.checkpoint_path.exists():  # resumed: its checkpoint is still good
             self.saved_epoch = trainer.epoch
         self._rows = [dict(record) for record in trainer.history]
@@ -142,6 +149,24 @@ class RunRecorder:
     def on_fit_end(self, trainer: Trainer, history: History) -> None:
         """Save the final state (also when no epoch ran, e.g. resuming a finished run)."""
         save_checkpoint(self.checkpoint_path, trainer.state_dict())
+
+    def finish(self, status: str, error: str | None = None) -> bool:
+        """Record in ``run.json`` how this invocation ended (finished, diverged, interrupted, failed).
+
+        Returns False, writing nothing, when training never started (nothing was recorded).
+        """
+        if not self._invocations or "ended" in self._invocations[-1]:
+            return False
+        self._invocations[-1].update({"ended": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                                     "status": status})
+        if error:
+            self._invocations[-1]["error"] = error
+        self._write_run_file(status)
+        return True
+
+    def _write_run_file(self, status: str) -> None:
+        _write_json(self.out / RUN_FILE, {"id": self.run_id, "status": status, "seed": self._seed,
+                                          "invocations": self._invocations})
 
     def _rewrite_metrics(self) -> None:
         _write_text(self.out / METRICS_CSV, _csv_text(self._columns, self._rows))
@@ -242,6 +267,14 @@ def _read_invocations(path: Path) -> list[dict[str, Any]]:
     except (OSError, ValueError, AttributeError):
         return []
     return list(invocations) if isinstance(invocations, list) else []
+
+
+def _read_run_id(path: Path) -> str:
+    try:
+        run_id = json.loads(path.read_text(encoding="utf-8")).get("id", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return run_id if isinstance(run_id, str) else ""
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
