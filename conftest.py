@@ -1,4 +1,4 @@
-"""Repository-wide pytest setup: slow tests run only with ``--runslow`` (as CI does)."""
+"""Repository-wide pytest setup: minidl's fixtures; slow tests run only with ``--runslow`` (as CI does)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ import os
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # tests never open a window
+
+# the `plugins`, `registry` fixtures for tests/ and every plugins/*/tests (pytest takes
+# pytest_plugins only from this top-level conftest)
+pytest_plugins = ["minidl.testing.fixtures"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -10,7 +10,7 @@ its state, add metrics to the epoch's record or set ``trainer.should_stop``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
@@ -25,7 +25,12 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 #: Decorate a plugin's hook functions with this marker.
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
-Register = Callable[..., None]
+
+class Register(Protocol):
+    """The callback a registry hook receives: ``register(name, factory)``."""
+
+    def __call__(self, name: str, factory: Callable[..., Any]) -> None:
+        """Record ``factory`` under ``name`` for the hook's kind (a name taken twice is an error)."""
 
 
 @hookspec
@@ -124,3 +129,31 @@ def on_epoch_end(trainer: Trainer, epoch: int, metrics: dict[str, Any]) -> None:
 @hookspec
 def on_fit_end(trainer: Trainer, history: History) -> None:
     """Training ended, normally or by a stop request; ``history`` is final."""
+
+
+class Hooks(Protocol):
+    """The hook relay, typed: what :attr:`minidl.Plugins.hook` returns.
+
+    One method per hookspec above, keyword arguments only (as pluggy calls them), each
+    returning the list of the implementations' results. tests/test_hookspecs.py checks
+    that it mirrors the specs.
+    """
+
+    def register_datasets(self, *, register: Register) -> list[None]: ...
+    def register_models(self, *, register: Register) -> list[None]: ...
+    def register_losses(self, *, register: Register) -> list[None]: ...
+    def register_optimizers(self, *, register: Register) -> list[None]: ...
+    def register_metrics(self, *, register: Register) -> list[None]: ...
+    def register_callbacks(self, *, register: Register) -> list[None]: ...
+    def register_commands(self, *, cli: click.Group) -> list[None]: ...
+    def on_fit_start(self, *, trainer: Trainer) -> list[None]: ...
+    def on_epoch_start(self, *, trainer: Trainer, epoch: int) -> list[None]: ...
+    def on_before_optimizer_step(self, *, trainer: Trainer, epoch: int, step: int) -> list[None]: ...
+    def on_batch_end(self, *, trainer: Trainer, epoch: int, step: int, loss: float) -> list[None]: ...
+    def on_epoch_end(self, *, trainer: Trainer, epoch: int, metrics: dict[str, Any]) -> list[None]: ...
+    def on_fit_end(self, *, trainer: Trainer, history: History) -> list[None]: ...
+
+
+#: The names of every hook, in the order of the specs above.
+HOOK_NAMES: tuple[str, ...] = tuple(name for name, value in list(globals().items())
+                                    if hasattr(value, f"{PROJECT_NAME}_spec"))

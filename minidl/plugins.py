@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 import pluggy
 
@@ -25,6 +26,9 @@ from minidl import hookspecs
 from minidl.entry_points import entry_points
 from minidl.errors import PluginError
 from minidl.registry import REGISTER_HOOKS, Registry
+
+if TYPE_CHECKING:
+    import click
 
 ENTRY_POINT_GROUP = "minidl"
 
@@ -50,6 +54,13 @@ class PluginInfo:
     distribution: str | None
     version: str | None
     hooks: tuple[str, ...]
+    #: Functions named (nearly) like a hook that minidl never calls (see :func:`hook_problems`).
+    problems: tuple[str, ...] = ()
+
+    @property
+    def registers_nothing(self) -> bool:
+        """True when the plugin implements no hook at all: it cannot change anything."""
+        return not self.hooks
 
 
 @dataclass(frozen=True)
@@ -81,16 +92,26 @@ class Plugins:
 
     # -- loading ---------------------------------------------------------------------
     def register(self, plugin: object, name: str | None = None) -> str:
-        """Register a plugin object or module; misspelled hooks raise ``PluginError``."""
-        name = name or getattr(plugin, "__name__", None) or repr(plugin)
+        """Register a plugin object or module; misspelled hooks raise ``PluginError``.
+
+        ``name`` defaults to the module's name, or for an object its class name.
+        """
+        name = name or getattr(plugin, "__name__", None) or self._unused_name(type(plugin).__name__)
         try:
             self.manager.register(plugin, name=name)
             self.manager.check_pending()
         except (pluggy.PluginValidationError, ValueError) as exc:
             if self.manager.is_registered(plugin):
                 self.manager.unregister(plugin)
-            raise PluginError(f"plugin {name!r} is invalid: {' '.join(str(exc).split())}") from None
+            raise PluginError(f"plugin {name!r} is invalid: {validation_message(exc)}") from None
         self._registry = None
+        return name
+
+    def _unused_name(self, base: str) -> str:
+        name, count = base, 1
+        while self.manager.has_plugin(name):
+            count += 1
+            name = f"{base}-{count}"
         return name
 
     def load_defaults(self) -> None:
@@ -179,7 +200,7 @@ class Plugins:
 
                 dist, version = "minidl", __version__
             hooks = tuple(sorted(caller.name for caller in self.manager.get_hookcallers(plugin) or ()))
-            result.append(PluginInfo(name, dist, version, hooks))
+            result.append(PluginInfo(name, dist, version, hooks, tuple(hook_problems(plugin))))
         return result
 
     # -- the typed facade over training-event hooks ----------------------------------------
@@ -187,7 +208,7 @@ class Plugins:
         """True when some registered plugin implements ``hook_name``."""
         return bool(getattr(self.manager.hook, hook_name).get_hookimpls())
 
-    def add_commands(self, cli: Any) -> None:
+    def add_commands(self, cli: click.Group) -> None:
         """Let plugins add subcommands to the command line."""
         for impl in self.manager.hook.register_commands.get_hookimpls():
             try:
@@ -196,9 +217,59 @@ class Plugins:
                 self._fail(PluginFailure(impl.plugin_name, self.distribution(impl.plugin_name), exc))
 
     @property
-    def hook(self) -> Any:
-        """pluggy's hook relay, for the Trainer's event calls."""
-        return self.manager.hook
+    def hook(self) -> hookspecs.Hooks:
+        """pluggy's hook relay, typed by the hookspecs, for the Trainer's event calls."""
+        return cast(hookspecs.Hooks, self.manager.hook)
+
+
+def suggest_hook(name: str) -> str | None:
+    """The hook ``name`` is most likely a misspelling of (``register_model`` -> ``register_models``)."""
+    from difflib import get_close_matches
+
+    matches = get_close_matches(name, hookspecs.HOOK_NAMES, n=1, cutoff=0.75)
+    return matches[0] if matches else None
+
+
+def _unknown_hook(name: str) -> str:
+    suggestion = suggest_hook(name)
+    hint = f"did you mean {suggestion!r}?" if suggestion else f"hooks: {', '.join(hookspecs.HOOK_NAMES)}"
+    return f"{name!r} is not a minidl hook; {hint}"
+
+
+def validation_message(error: Exception) -> str:
+    """pluggy's complaint about a plugin in one line, without object reprs, with a did-you-mean."""
+    text = " ".join(str(error).split())
+    unknown = re.search(r"unknown hook '(\w+)'", text)
+    if unknown:
+        return _unknown_hook(unknown[1])
+    text = re.sub(r"^Plugin '[^']*' for hook '(\w+)'", r"hook '\1':", text)
+    return re.sub(r"<([\w.]+) (object|from) [^<>]*>|<module '([\w.]+)'[^<>]*>",
+                  lambda m: m[1] or m[3] or "?", text)
+
+
+def hook_problems(plugin: object) -> list[str]:
+    """Functions of ``plugin`` that minidl will never call, each with what to do about it.
+
+    A function named after a hook but without ``@hookimpl``, and one (decorated or not)
+    whose name is close to a hook's (``register_model``): both register nothing.
+    """
+    if plugin is None:
+        return []
+    marker = f"{hookspecs.PROJECT_NAME}_impl"
+    problems = []
+    for attr in sorted(dir(plugin)):
+        if attr.startswith("_") or not attr.startswith(("register", "on_")):
+            continue
+        value = getattr(plugin, attr, None)
+        if not callable(value) or isinstance(value, type):
+            continue
+        marked = hasattr(value, marker)
+        if attr in hookspecs.HOOK_NAMES:
+            if not marked:
+                problems.append(f"{attr!r} lacks the @hookimpl decorator, so minidl never calls it")
+        elif marked or suggest_hook(attr):
+            problems.append(_unknown_hook(attr))
+    return problems
 
 
 def _import_plugin(spec: str) -> ModuleType:

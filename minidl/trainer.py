@@ -4,12 +4,19 @@ Per step: per-example loss on the batch, its mean back-propagated (or the model'
 ``compute_gradients``), an optimizer step, gradients zeroed. Per epoch: the loss and
 metrics over each whole split, as the notebook's ``train_l`` line. Events go to pluggy
 hooks (:mod:`minidl.hookspecs`); per-step hooks are called only when implemented.
+
+Recurrent models (:class:`~minidl.interfaces.StatefulModel`) carry their hidden state
+from batch to batch when the dataset declares ``carries_state`` (consecutive sampling);
+otherwise every call starts afresh. What is optional is looked up once per epoch, so
+the default loop's per step work is the same with or without these features.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +27,7 @@ from minidl.errors import DivergedError, MinidlError, PluginError
 if TYPE_CHECKING:
     import torch
 
+    from minidl.compat import Checked
     from minidl.interfaces import Dataset, Loss, Metric, Model, Optimizer
     from minidl.plugins import Plugins
 
@@ -51,19 +59,26 @@ class History:
         return f"History({self.records!r})"
 
 
+DEVICE_PATTERN = re.compile(r"(cpu|auto|cuda(:\d+)?)")  # the one spelling of a device, everywhere
+
+
+def check_device(device: Any) -> str:
+    """Return ``device`` if it is ``cpu``, ``cuda``, ``cuda:N`` or ``auto``; else raise :class:`MinidlError`."""
+    if not isinstance(device, str) or not DEVICE_PATTERN.fullmatch(device):
+        raise MinidlError(f"unknown device {device!r}; accepted: cpu, cuda, cuda:N, auto")
+    return device
+
+
 def resolve_device(device: str) -> torch.device:
     """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (cuda when available) as a torch device."""
     import torch
 
+    check_device(device)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        return torch.device("cpu")
-    if device == "cuda" or device.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise MinidlError(f"device {device!r} is not available on this machine; use cpu or auto")
-        return torch.device(device)
-    raise MinidlError(f"unknown device {device!r}; accepted: cpu, cuda, cuda:N, auto")
+    if device != "cpu" and not torch.cuda.is_available():
+        raise MinidlError(f"device {device!r} is not available on this machine; use cpu or auto")
+    return torch.device(device)
 
 
 def check_hyperparameters(max_epochs: Any, batch_size: Any) -> None:
@@ -137,6 +152,8 @@ class Trainer:
         self.should_stop = False
         self.stop_reason: str | None = None  # set by whoever sets should_stop
         self.generator: torch.Generator | None = None
+        self.checked: Checked | None = None  # the components minidl.compat last checked (build or fit)
+        self.epoch_seconds: list[float] = []  # wall time of each epoch; not in the history
 
     def _resolve_metrics(self, metrics: Sequence[str] | Mapping[str, Metric]) -> dict[str, Metric]:
         if isinstance(metrics, Mapping):
@@ -165,10 +182,14 @@ class Trainer:
         self.model, self.data, self.loss, self.optimizer = model, data.to(self.device), loss, optimizer
         if not len(self.data.tensors("train")[0]):
             raise MinidlError("the dataset's training split is empty; nothing to train on")
+        from minidl.compat import check_fit  # components that do not fit: one line, before any step
+
+        self.checked = check_fit(self.checked, model, self.data, loss, self.metrics)
         self.generator = torch.Generator().manual_seed(self.seed)
         torch.manual_seed(self.seed)
         self.should_stop, self.stop_reason = False, None
         self.epoch, self.history = 0, History()  # a second fit starts afresh, unless resumed
+        self.epoch_seconds = []
         if resume is not None:
             self.load_state_dict(resume)
         self._register_callbacks()
@@ -189,16 +210,21 @@ class Trainer:
                 for registered in self.callbacks:
                     if manager.is_registered(registered):
                         manager.unregister(registered)
-                raise PluginError(f"callback {callback!r} is invalid: {exc}") from None
+                from minidl.plugins import validation_message
+
+                raise PluginError(f"callback {type(callback).__name__!r} is invalid: "
+                                  f"{validation_message(exc)}") from None
 
     def _run(self) -> History:
         hook = self.plugins.hook
         hook.on_fit_start(trainer=self)
         while self.epoch < self.max_epochs and not self.should_stop:
             epoch = self.epoch + 1
+            start = time.perf_counter()
             hook.on_epoch_start(trainer=self, epoch=epoch)
             self._train_epoch(epoch)
             record = {"epoch": epoch, **self.evaluate()}
+            self.epoch_seconds.append(time.perf_counter() - start)  # on_epoch_end may print it
             hook.on_epoch_end(trainer=self, epoch=epoch, metrics=record)
             self.epoch = epoch
             self.history.append(record)
@@ -210,6 +236,7 @@ class Trainer:
     def _train_epoch(self, epoch: int) -> None:
         model, loss, optimizer = self.model, self.loss, self.optimizer
         compute_gradients = getattr(model, "compute_gradients", None)
+        forward = self._forward_for_epoch(model)  # the model itself unless it carries a state
         before_step = self._hook_if_implemented("on_before_optimizer_step")
         batch_end = self._hook_if_implemented("on_batch_end")
         step_optimizer, zero_grad, isfinite = optimizer.step, optimizer.zero_grad, math.isfinite
@@ -218,7 +245,7 @@ class Trainer:
         assert self.generator is not None  # set by fit(), the only caller
         for step, (X, y) in enumerate(self.data.batches(self.batch_size, self.generator), 1):
             if compute_gradients is None:
-                batch_loss = loss(model(X), y).mean()
+                batch_loss = loss(forward(X), y).mean()
                 batch_loss.backward()
             else:
                 batch_loss = compute_gradients(X, y, loss)
@@ -231,6 +258,12 @@ class Trainer:
             zero_grad()
             if batch_end is not None:
                 batch_end(trainer=self, epoch=epoch, step=step, loss=value)
+
+    def _forward_for_epoch(self, model: Model) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``model``, or a :class:`CarriedState` when the data carries state and the model has one."""
+        if getattr(self.data, "carries_state", False) and callable(getattr(model, "begin_state", None)):
+            return CarriedState(model)
+        return model
 
     def _hook_if_implemented(self, name: str) -> Callable[..., Any] | None:
         return getattr(self.plugins.hook, name) if self.plugins.implemented(name) else None
@@ -256,15 +289,20 @@ class Trainer:
     def _evaluate_split(self, X: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         n = len(X)
         sums = dict.fromkeys(["loss", *self.metrics], 0.0)
+        # a metric that is a function of a mean (perplexity) is averaged through that mean
+        means = {name: getattr(metric, "chunk_mean", metric) for name, metric in self.metrics.items()}
         for start in range(0, n, EVAL_CHUNK):  # in chunks: no full-size temporaries
             X_chunk, y_chunk = X[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
-            y_hat = self.model(X_chunk)
+            y_hat = self.model(X_chunk)  # a stateful model starts each chunk from a fresh state
             weight = len(X_chunk) / n
             sums["loss"] += self.loss(y_hat, y_chunk).mean().item() * weight
-            for name, metric in self.metrics.items():
-                sums[name] += metric(y_hat, y_chunk) * weight
+            for name, mean in means.items():
+                sums[name] += mean(y_hat, y_chunk) * weight
         if not math.isfinite(sums["loss"]):
             raise DivergedError(self.epoch + 1, None, sums["loss"])
+        for name, metric in self.metrics.items():
+            if means[name] is not metric:
+                sums[name] = metric.from_mean(sums[name])  # type: ignore[attr-defined]
         return sums
 
     # -- state ---------------------------------------------------------------------------
@@ -277,6 +315,7 @@ class Trainer:
             "stop_reason": self.stop_reason,  # a run that stopped early stays stopped on resume
             "history": self.history.records,
             "seed": self.seed,
+            "epoch_seconds": list(self.epoch_seconds),
             "generator": self.generator.get_state() if self.generator is not None else None,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
@@ -303,12 +342,43 @@ class Trainer:
         self.stop_reason = state.get("stop_reason")
         self.should_stop = self.stop_reason is not None
         self.history = History(state["history"])
+        self.epoch_seconds = [float(s) for s in state.get("epoch_seconds", [])]
         self.seed = int(state["seed"])
         if self.generator is not None and state.get("generator") is not None:
             self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         if state.get("cuda_rng") is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+
+class CarriedState:
+    """Calls a stateful model batch after batch, carrying its state (truncated BPTT).
+
+    One is made at each epoch start, so every epoch starts from ``begin_state``. Before
+    each batch the state from the previous one is detached (``model.detach_state``, else
+    :func:`detach_state`), so gradients flow through one batch only, as the book's
+    consecutive sampling does.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.detach = getattr(model, "detach_state", detach_state)
+        self.state: Any = None  # None until the first batch, whose size it takes
+
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+        if self.state is None:
+            self.state = self.model.begin_state(len(X), X.device)
+        else:
+            self.state = self.detach(self.state)
+        y_hat, self.state = self.model.forward_with_state(X, self.state)
+        return y_hat  # type: ignore[no-any-return]
+
+
+def detach_state(state: Any) -> Any:
+    """A hidden state cut from the autograd graph: a tensor, or tuples/lists of them (LSTM)."""
+    if isinstance(state, (tuple, list)):
+        return type(state)(detach_state(s) for s in state)
+    return state.detach() if hasattr(state, "detach") else state
 
 
 def _state_of(component: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Fixtures for minidl-classify: freshly loaded plugins, tiny IDX files written here."""
+"""Fixtures for minidl-classify: tiny IDX files written here (``plugins``, ``registry``: minidl.testing.fixtures)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import minidl
 
 IDX_CODES = {np.dtype("uint8"): 0x08, np.dtype("int8"): 0x09, np.dtype("int16"): 0x0B,
              np.dtype("int32"): 0x0C, np.dtype("float32"): 0x0D, np.dtype("float64"): 0x0E}
@@ -57,18 +55,3 @@ def fashion_folder(tmp_path: Path) -> tuple[Path, dict[str, tuple[np.ndarray, np
 def fashion_maker() -> Callable[..., dict[str, tuple[np.ndarray, np.ndarray]]]:
     """:func:`make_fashion_folder`, for tests that vary the layout."""
     return make_fashion_folder
-
-
-@pytest.fixture
-def plugins(monkeypatch: pytest.MonkeyPatch) -> minidl.Plugins:
-    """Defaults plus installed plugins (minidl-classify among them), no MINIDL_* leaking in."""
-    monkeypatch.delenv("MINIDL_PLUGINS", raising=False)
-    monkeypatch.delenv("MINIDL_LOAD_PLUGINS", raising=False)
-    monkeypatch.delenv("MINIDL_DATA", raising=False)
-    return minidl.load_plugins()
-
-
-@pytest.fixture
-def registry(plugins: minidl.Plugins) -> minidl.Registry:
-    """The registry of the ``plugins`` fixture."""
-    return plugins.registry

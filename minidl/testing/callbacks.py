@@ -1,0 +1,54 @@
+"""Callback checks: decorated training-event hooks, a short Trainer run, ``state_dict``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from minidl.hookspecs import PROJECT_NAME
+from minidl.testing.common import check_stateful
+from minidl.testing.context import SEED, Context, require
+
+TRAINING_EVENTS = ("on_fit_start", "on_epoch_start", "on_before_optimizer_step", "on_batch_end",
+                   "on_epoch_end", "on_fit_end")
+
+
+def _hook_methods(callback: Any) -> tuple[list[str], list[str]]:
+    """The training-event methods with and without the ``@hookimpl`` marker."""
+    marker = f"{PROJECT_NAME}_impl"
+    marked: list[str] = []
+    unmarked: list[str] = []
+    for name in dir(callback):
+        method = getattr(callback, name, None)
+        if name.startswith("on_") and callable(method):
+            (marked if hasattr(method, marker) else unmarked).append(name)
+    return marked, unmarked
+
+
+def check_implements_hook(ctx: Context) -> None:
+    """At least one ``@hookimpl`` training-event method; none named like one but undecorated."""
+    marked, unmarked = _hook_methods(ctx.built)
+    forgotten = [name for name in unmarked if name in TRAINING_EVENTS]
+    require(not forgotten, f"method(s) {', '.join(forgotten)} lack the @hookimpl decorator, so they "
+                           "are never called")
+    unknown = [name for name in marked if name not in TRAINING_EVENTS]
+    require(not unknown, f"hook(s) {', '.join(unknown)} are not training events; "
+                         f"known: {', '.join(TRAINING_EVENTS)}")
+    require(marked, f"implements no training-event hook; decorate one of {', '.join(TRAINING_EVENTS)} "
+                    "with @minidl.hookimpl")
+
+
+def check_trainer_run(ctx: Context) -> None:
+    """A two-epoch Trainer run with the callback completes; a stop request gives a reason."""
+    from minidl.trainer import Trainer
+
+    model = ctx.partners.model
+    optimizer = ctx.registry.build("optimizer", "sgd", params=list(model.parameters()))
+    trainer = Trainer(max_epochs=2, batch_size=8, seed=SEED, callbacks=[ctx.built], plugins=ctx.plugins)
+    history = trainer.fit(model, ctx.partners.data, ctx.partners.loss, optimizer)
+    require(1 <= len(history) <= 2, f"a two-epoch run recorded {len(history)} epochs")
+    if trainer.should_stop:
+        require(trainer.stop_reason, "the callback set should_stop without a stop_reason")
+
+
+CALLBACK_CHECKS = (check_implements_hook, check_trainer_run, check_stateful)
