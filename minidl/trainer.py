@@ -13,6 +13,7 @@ the default loop's per step work is the same with or without these features.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import re
@@ -22,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from minidl.errors import DivergedError, MinidlError, PluginError
+from minidl.checkpoint import FORMAT_VERSION, check_state
+from minidl.errors import CheckpointError, DivergedError, MinidlError, PluginError
 
 if TYPE_CHECKING:
     import torch
@@ -96,8 +98,10 @@ def check_learning_rate(lr: Any) -> None:
 
 
 def format_epoch(record: Mapping[str, Any], metrics: Mapping[str, Metric] = {}) -> str:
-    """The notebook's line, ``epoch 1, loss 0.035462``, plus test loss and metrics."""
+    """The notebook's line, ``epoch 1, loss 0.035462``, plus test loss and metrics, then
+    whatever else is in the record (values callbacks added, other splits) as ``KEY VALUE``."""
     parts = [f"epoch {record['epoch']}, loss {record['loss']:f}"]
+    shown = {"epoch", "loss", "test_loss"}
     if "test_loss" in record:
         parts.append(f"test loss {record['test_loss']:f}")
     for prefix, label in (("", "train"), ("test_", "test")):
@@ -106,6 +110,11 @@ def format_epoch(record: Mapping[str, Any], metrics: Mapping[str, Metric] = {}) 
                 fmt = getattr(metric, "fmt", "{:f}")
                 value = fmt.format(record[prefix + name])
                 parts.append(f"{label} {getattr(metric, 'label', name)} {value}")
+                shown.add(prefix + name)
+    for key, value in record.items():
+        if key not in shown:
+            text = f"{value:g}" if isinstance(value, float) else str(value)
+            parts.append(f"{key} {text}")
     return ", ".join(parts)
 
 
@@ -172,14 +181,14 @@ class Trainer:
 
         ``resume`` is a :meth:`state_dict` saved earlier: training continues after its
         last completed epoch. Raises :class:`DivergedError` on a nan or infinite loss.
+        The model is left in the mode (training or eval) it came in.
         """
         import torch
 
         for group in optimizer.param_groups:
             check_learning_rate(group.get("lr"))
-        self.device = resolve_device(self.device_name)
-        model.to(self.device)
-        self.model, self.data, self.loss, self.optimizer = model, data.to(self.device), loss, optimizer
+        was_training = getattr(model, "training", None)
+        self.setup(model, data, loss, optimizer)
         if not len(self.data.tensors("train")[0]):
             raise MinidlError("the dataset's training split is empty; nothing to train on")
         from minidl.compat import check_fit  # components that do not fit: one line, before any step
@@ -199,6 +208,17 @@ class Trainer:
             for callback in self.callbacks:
                 if self.plugins.manager.is_registered(callback):
                     self.plugins.manager.unregister(callback)
+            _set_mode(model, was_training)
+
+    def setup(self, model: Model, data: Dataset, loss: Loss, optimizer: Optimizer) -> None:
+        """Keep the components and move the model and data to the trainer's device.
+
+        ``fit`` does this first; call it to :meth:`evaluate`, :meth:`predict` or
+        :meth:`load_state_dict` without training (as :func:`minidl.load_run` does).
+        """
+        self.device = resolve_device(self.device_name)
+        model.to(self.device)
+        self.model, self.data, self.loss, self.optimizer = model, data.to(self.device), loss, optimizer
 
     def _register_callbacks(self) -> None:
         manager = self.plugins.manager
@@ -277,14 +297,57 @@ class Trainer:
         import torch
 
         record: dict[str, float] = {}
-        if hasattr(self.model, "eval"):
-            self.model.eval()
-        with torch.no_grad():
+        with _eval_mode(self.model), torch.no_grad():
             for split in self.data.splits:
                 prefix = "" if split == "train" else f"{split}_"
                 for name, value in self._evaluate_split(*self.data.tensors(split)).items():
                     record[prefix + name] = value
         return record
+
+    def predict(self, model: Model | None, data: Any, *, split: str | None = None,
+                batch_size: int = EVAL_CHUNK) -> torch.Tensor:
+        """The model's outputs for ``data``, batched, in eval mode, without gradients.
+
+        ``model`` None means the model this trainer fitted (or :func:`minidl.load_run`
+        loaded). ``data`` is a tensor of examples (batch first) or a dataset: its
+        ``split``, by default ``test`` when it has one, else ``train``. The outputs come
+        back on ``data``'s device, in its order; the model's mode is restored.
+        """
+        import torch
+
+        model = self._model_to_predict(model)
+        X = self._examples(data, split)
+        check_hyperparameters(0, batch_size)
+        param = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
+        device = param.device if param is not None else getattr(self, "device", X.device)
+        with _eval_mode(model), torch.no_grad():
+            outputs = [model(X[start : start + batch_size].to(device)).to(X.device)
+                       for start in range(0, len(X), batch_size)]
+        if not outputs:
+            raise MinidlError("nothing to predict: the data holds no examples")
+        return torch.cat(outputs)
+
+    def _model_to_predict(self, model: Model | None) -> Model:
+        if model is not None:
+            return model
+        fitted = getattr(self, "model", None)
+        if fitted is None:
+            raise MinidlError("predict needs a model: pass one, or fit (or load_run) first")
+        return fitted
+
+    def _examples(self, data: Any, split: str | None) -> torch.Tensor:
+        import torch
+
+        if isinstance(data, torch.Tensor):
+            return data
+        splits = tuple(getattr(data, "splits", ()))
+        if not splits or not hasattr(data, "tensors"):
+            raise MinidlError(f"predict takes a tensor of examples or a dataset, got {type(data).__name__}")
+        chosen = split or ("test" if "test" in splits else "train")
+        if chosen not in splits:
+            raise MinidlError(f"the dataset has no split {chosen!r}; it has {', '.join(splits)}")
+        examples: torch.Tensor = data.tensors(chosen)[0]
+        return examples
 
     def _evaluate_split(self, X: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         n = len(X)
@@ -307,10 +370,14 @@ class Trainer:
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue this run: components, RNGs, epoch, history."""
+        """Everything needed to continue this run: components, RNGs, epoch, history.
+
+        Its layout is checkpoint format :data:`~minidl.checkpoint.FORMAT_VERSION`.
+        """
         import torch
 
         return {
+            "format": FORMAT_VERSION,
             "epoch": self.epoch,
             "stop_reason": self.stop_reason,  # a run that stopped early stays stopped on resume
             "history": self.history.records,
@@ -326,18 +393,24 @@ class Trainer:
             "callbacks": [_state_of(callback) for callback in self.callbacks],
         }
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict` into this trainer and its (already built) components."""
+    def load_state_dict(self, state: Mapping[str, Any], source: str = "the resume state") -> None:
+        """Restore :meth:`state_dict` into this trainer and its (already built) components.
+
+        The state is first held to the checkpoint schema (:func:`minidl.checkpoint.check_state`);
+        a field that does not fit its component is a :class:`CheckpointError` naming
+        ``source`` and the field.
+        """
         import torch
 
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.data.load_state_dict(state["dataset"])
+        check_state(state, source)
+        _load_into(self.model, state["model"], "model", source)
+        _load_into(self.optimizer, state["optimizer"], "optimizer", source)
+        _load_into(self.data, state["dataset"], "dataset", source)
         if hasattr(self.loss, "load_state_dict"):
-            self.loss.load_state_dict(state["loss"])
-        for callback, saved in zip(self.callbacks, state.get("callbacks", [])):
+            _load_into(self.loss, state.get("loss", {}), "loss", source)
+        for index, (callback, saved) in enumerate(zip(self.callbacks, state.get("callbacks", []))):
             if hasattr(callback, "load_state_dict"):
-                callback.load_state_dict(saved)
+                _load_into(callback, saved, f"callbacks[{index}]", source, type(callback).__name__)
         self.epoch = int(state["epoch"])
         self.stop_reason = state.get("stop_reason")
         self.should_stop = self.stop_reason is not None
@@ -379,6 +452,36 @@ def detach_state(state: Any) -> Any:
     if isinstance(state, (tuple, list)):
         return type(state)(detach_state(s) for s in state)
     return state.detach() if hasattr(state, "detach") else state
+
+
+def _load_into(component: Any, saved: Any, field: str, source: str, kind: str | None = None) -> None:
+    """``component.load_state_dict(saved)``; a state that does not fit is one line naming the field."""
+    try:
+        component.load_state_dict(saved)
+    except MinidlError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{source}: field {field!r} does not fit the {kind or field}: "
+                              f"{type(exc).__name__}: {reason}") from None
+
+
+@contextlib.contextmanager
+def _eval_mode(module: Any) -> Iterator[None]:
+    """Inside the block the module is in eval mode; after it, in the mode it was in."""
+    was_training = getattr(module, "training", None)
+    if hasattr(module, "eval"):
+        module.eval()
+    try:
+        yield
+    finally:
+        _set_mode(module, was_training)
+
+
+def _set_mode(module: Any, training: bool | None) -> None:
+    """``module.train(training)``, for a module that has modes (``training`` None: it has none)."""
+    if training is not None and hasattr(module, "train"):
+        module.train(training)
 
 
 def _state_of(component: Any) -> dict[str, Any]:
