@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import minidl
 from minidl.config import ComponentConfig, RunConfig, TrainSettings
-from minidl.d2l.classification import cross_entropy, evaluate_accuracy, softmax, train_ch3
+from minidl.d2l import cross_entropy, evaluate_accuracy, softmax, train_ch3
 from minidl.errors import MinidlError
 
 batch_size, lr = 256, 0.1  # the book's

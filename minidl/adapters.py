@@ -14,6 +14,7 @@ import torch
 from torch.utils import data as torch_data
 
 from minidl.errors import MinidlError
+from minidl.functional import data_iter
 from minidl.interfaces import Batch
 
 
@@ -32,8 +33,6 @@ class TensorData:
 
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         """Shuffled minibatches of the training split; the last may be short."""
-        from minidl.d2l.linear import data_iter  # here: minidl.d2l's helpers build on this module
-
         return data_iter(batch_size, *self._splits["train"], generator=generator)
 
     def tensors(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,6 +19,7 @@ from minidl.errors import MinidlError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+PLOT_EXTRA = "plotting needs matplotlib: pip install 'minidl[plot]'"
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 FIGSIZE = (3.5, 2.5)  # inches, as the book's set_figsize
 PNG_DPI = 200  # 700x500 pixels at FIGSIZE (tight_layout fits the labels inside)
@@ -138,8 +139,6 @@ def _figure() -> tuple[Figure, Any]:
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:
-        from minidl.d2l.plotting import PLOT_EXTRA
-
         raise MinidlError(PLOT_EXTRA) from exc
     figure = Figure(figsize=FIGSIZE)
     return figure, figure.add_subplot()
@@ -151,8 +150,6 @@ def plot_style() -> Iterator[None]:
     try:
         import matplotlib
     except ImportError as exc:
-        from minidl.d2l.plotting import PLOT_EXTRA
-
         raise MinidlError(PLOT_EXTRA) from exc
     with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]  # the stubs want Literal keys
         yield

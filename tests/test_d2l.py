@@ -12,6 +12,7 @@ import torch
 
 import minidl
 import minidl.d2l as d2l
+from minidl import functional, metrics
 from minidl.d2l import linear
 
 
@@ -106,18 +107,22 @@ def test_synthetic_data_is_reproducible_and_takes_noise_std():
 def test_helpers_are_the_same_objects_in_both_modules():
     for name in linear.__all__:
         assert getattr(d2l, name) is getattr(linear, name), name
+    for name in functional.__all__:  # the core's functions, under the book's names
+        assert getattr(d2l, name, getattr(functional, name)) is getattr(functional, name), name
+    assert d2l.Accuracy is metrics.Accuracy
 
 
 @pytest.mark.parametrize("name", ["linreg", "squared_loss", "sgd", "data_iter", "synthetic_data"])
 def test_default_plugins_call_the_d2l_functions(plugins, monkeypatch, name):
     calls: list[str] = []
     original = getattr(d2l, name)
+    assert original is getattr(functional, name)  # the book's name is the core function the plugins call
 
     def spy(*args, **kwargs):
         calls.append(name)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(d2l, name, spy)
+    monkeypatch.setattr(functional, name, spy)
     from minidl.config import RunConfig
     from minidl.run import build
 

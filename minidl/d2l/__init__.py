@@ -2,8 +2,11 @@
 
 Code written for "Dive into Deep Learning" (PyTorch edition) runs after changing its
 import line to ``import minidl.d2l as d2l``. These are the very functions minidl's
-plugins use, not copies. Plotting needs the ``plot`` extra (matplotlib); ``plt`` and the
-plotting helpers raise an ``ImportError`` naming it when it is missing.
+components use (:mod:`minidl.functional`, :mod:`minidl.metrics`), not copies; this
+package sits on top of the framework and its plugins, and nothing below imports it.
+Plotting needs the ``plot`` extra (matplotlib); ``plt`` and the plotting helpers raise
+an ``ImportError`` naming it when it is missing. Helpers built on a first-party plugin
+(Fashion-MNIST, ``read_idx``, chapter 7's data) import it when called.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from minidl.d2l.classification import (
     FlattenLayer,
     cross_entropy,
     evaluate_accuracy,
+    softmax,
+)
+from minidl.d2l.fashion_mnist import (
     get_fashion_mnist_labels,
     load_data_fashion_mnist,
     show_fashion_mnist,
-    softmax,
-    train_ch3,
 )
-from minidl.d2l.idx import read_idx
+from minidl.d2l.lazy import first_party
 from minidl.d2l.linear import (
     data_iter,
     linreg,
@@ -40,6 +44,10 @@ from minidl.d2l.optimization import (
     train_pytorch_ch7,
 )
 from minidl.d2l.plotting import pyplot
+from minidl.d2l.training import train_ch3
+
+# Other chapters' helpers (d2l.cnn, d2l.rnn, ...) add their imports above and their
+# names below, one block each.
 
 __all__ = [
     "Accuracy",
@@ -72,4 +80,6 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name == "plt":  # imported on first use, so minidl.d2l works without matplotlib
         return pyplot()
+    if name == "read_idx":  # the classify plugin's IDX reader, imported on first use
+        return first_party("minidl_classify.idx", "read_idx (the IDX file reader)").read_idx
     raise AttributeError(f"module 'minidl.d2l' has no attribute {name!r}")

@@ -1,13 +1,15 @@
-"""Section 3.2's helpers: data, linear regression, squared loss, SGD, plotting setup."""
+"""Section 3.2's helpers: data, linear regression, squared loss, SGD, plotting setup.
+
+The tensor functions are :mod:`minidl.functional`'s, the very objects the default
+plugins call; this module adds the book's plotting setup.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import cast
-
-import torch
+from collections.abc import Sequence
 
 from minidl.d2l.plotting import pyplot as _pyplot
+from minidl.functional import data_iter, linreg, sgd, squared_loss, synthetic_data
 
 __all__ = [
     "data_iter",
@@ -19,61 +21,6 @@ __all__ = [
     "synthetic_data",
     "use_svg_display",
 ]
-
-
-def synthetic_data(
-    w: Sequence[float] | torch.Tensor,
-    b: float,
-    num_examples: int,
-    *,
-    noise_std: float = 0.01,
-    generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generate ``y = Xw + b + noise``: features ``(num_examples, len(w))``, labels
-    ``(num_examples, 1)``, noise drawn from N(0, noise_std)."""
-    w = torch.as_tensor(w, dtype=torch.float32)
-    X = torch.normal(0.0, 1.0, (num_examples, len(w)), generator=generator)  # (n, d)
-    y = X @ w + b  # (n,)
-    y += torch.normal(0.0, noise_std, y.shape, generator=generator)
-    return X, y.reshape((-1, 1))
-
-
-def data_iter(
-    batch_size: int,
-    features: torch.Tensor,
-    labels: torch.Tensor,
-    *,
-    generator: torch.Generator | None = None,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield shuffled minibatches ``(X, y)``; the last one may be short.
-
-    As the book's, but the order is one ``torch.randperm`` (an int64 tensor, drawn from
-    ``generator``) instead of a Python list of indices, which costs 5x the memory.
-    """
-    num_examples = len(features)
-    indices = torch.randperm(num_examples, generator=generator).to(features.device)
-    for i in range(0, num_examples, batch_size):
-        j = indices[i : i + batch_size]  # the last batch may be short
-        yield features.index_select(0, j), labels.index_select(0, j)
-
-
-def linreg(X: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """The linear regression model ``X @ w + b``."""
-    return torch.mm(X, w) + b
-
-
-def squared_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-example squared loss ``(y_hat - y)**2 / 2``, with ``y`` reshaped to ``y_hat``."""
-    return (y_hat - y.view_as(y_hat)) ** 2 / 2  # the book's y.view(y_hat.size()), in one call
-
-
-def sgd(params: Sequence[torch.Tensor], lr: float, batch_size: int) -> None:
-    """Minibatch SGD: ``param -= lr * param.grad / batch_size`` for each parameter."""
-    alpha = lr / batch_size
-    for param in params:
-        # through .data, as the notebook does: a third of the cost of a no_grad block, which
-        # is most of a small model's update; the step comes after backward, graph freed
-        param.data.sub_(cast(torch.Tensor, param.grad), alpha=alpha)
 
 
 def use_svg_display() -> None:

@@ -4,32 +4,32 @@
 train a linear regression with a book-style optimizer function or a ``torch.optim``
 class, print ``loss: %f, %f sec per epoch`` and plot the loss every 100 examples;
 ``train_2d`` / ``show_trace_2d`` trace a 2-D toy problem. Training runs on minidl's
-:class:`~minidl.Trainer`, not on a copy of the book's loop.
+:class:`~minidl.Trainer` (set up as every book loop, :func:`~minidl.d2l.training.book_trainer`),
+not on a copy of the book's loop. The airfoil reader and the loss recorder are the optim
+plugin's (``minidl_optim``), imported when first needed: without the plugin these
+helpers raise an ImportError naming it.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from minidl.adapters import TensorData
+from minidl.d2l.lazy import first_party
 from minidl.d2l.linear import set_figsize
 from minidl.d2l.plotting import pyplot
-from minidl.errors import MinidlError
-from minidl.hookspecs import hookimpl
+from minidl.d2l.training import book_trainer
+from minidl.default_plugins.notebook_components import LinReg, SquaredLoss
 from minidl.optim import ManualOptimizer
-from minidl.trainer import Trainer
 
 __all__ = [
-    "AIRFOIL_FILE",
     "BookOptimizer",
-    "LossRecorder",
     "get_data_ch7",
     "show_trace_2d",
     "train_2d",
@@ -37,47 +37,7 @@ __all__ = [
     "train_pytorch_ch7",
 ]
 
-AIRFOIL_FILE = "airfoil_self_noise.dat"
-AIRFOIL_COLUMNS = 6  # 5 features, then the scaled sound pressure level (the label)
-AIRFOIL_ROWS = 1500  # the book keeps the first 1500 of 1503 rows
-BOOK_DATA_PATH = Path("..") / ".." / "data" / AIRFOIL_FILE  # the book's path, from its notebooks
-
-
-def airfoil_path(path: str | os.PathLike[str] | None = None) -> Path:
-    """The file to read: ``path``, else ``$MINIDL_DATA/airfoil_self_noise.dat``, else the book's."""
-    if path is not None:
-        return Path(path)
-    data_dir = os.environ.get("MINIDL_DATA")
-    return Path(data_dir) / AIRFOIL_FILE if data_dir else BOOK_DATA_PATH
-
-
-def read_airfoil(path: Path) -> np.ndarray:
-    """Read the tab-separated table as float64 ``(rows, 6)``; bad input raises MinidlError."""
-    expected = f"expected the UCI airfoil self-noise file ({AIRFOIL_COLUMNS} numeric columns per line)"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MinidlError(f"airfoil data file {str(path)!r} does not exist; {expected}; "
-                          "give its path or set MINIDL_DATA to its folder") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MinidlError(f"airfoil data file {str(path)!r} cannot be read ({exc}); {expected}") from None
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        fields = line.split()
-        if not fields:
-            continue
-        if len(fields) != AIRFOIL_COLUMNS:
-            raise MinidlError(f"airfoil data file {str(path)!r}, line {number}: "
-                              f"{len(fields)} columns; {expected}")
-        try:
-            rows.append([float(field) for field in fields])
-        except ValueError:
-            raise MinidlError(f"airfoil data file {str(path)!r}, line {number}: "
-                              f"non-numeric value in {line.strip()!r}; {expected}") from None
-    if len(rows) < 2:
-        raise MinidlError(f"airfoil data file {str(path)!r} has {len(rows)} rows; {expected}, "
-                          "at least 2 rows")
-    return np.asarray(rows)
+NEEDS_OPTIM = "the chapter 7 data and loss recorder"
 
 
 def get_data_ch7(path: str | os.PathLike[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -86,16 +46,8 @@ def get_data_ch7(path: str | os.PathLike[str] | None = None) -> tuple[torch.Tens
     ``path`` defaults to ``airfoil_self_noise.dat`` in the folder named by ``MINIDL_DATA``,
     else to the book's ``../../data/airfoil_self_noise.dat``.
     """
-    file = airfoil_path(path)
-    data = read_airfoil(file)
-    std = data.std(axis=0)  # population std (ddof=0), as the book's numpy call
-    if not np.all(std > 0):
-        column = int(np.argmin(std)) + 1
-        raise MinidlError(f"airfoil data file {str(file)!r}: column {column} is constant; "
-                          "expected varying measurements in every column")
-    data = (data - data.mean(axis=0)) / std
-    return (torch.tensor(data[:AIRFOIL_ROWS, :-1], dtype=torch.float32),
-            torch.tensor(data[:AIRFOIL_ROWS, -1], dtype=torch.float32))
+    data: tuple[torch.Tensor, torch.Tensor] = first_party("minidl_optim.data", NEEDS_OPTIM).load_airfoil(path)
+    return data
 
 
 class BookOptimizer(ManualOptimizer):
@@ -118,67 +70,11 @@ class BookOptimizer(ManualOptimizer):
         self.optimizer_fn(group["params"], self.states, self.hyperparams)
 
 
-class LossRecorder:
-    """Training callback: the loss over the whole training split every ``every`` examples.
-
-    ``losses[0]`` is the loss before training, as the book's ``ls = [eval_loss()]``; a
-    loss is recorded after each step that reaches a multiple of ``every`` examples
-    (the book's ``(batch_i + 1) * batch_size % 100 == 0`` when the batch size divides
-    100). ``epochs`` holds where each was taken, in epochs; ``epoch_seconds`` the
-    duration of each epoch.
-    """
-
-    def __init__(self, every: int = 100) -> None:
-        self.every = every
-        self.losses: list[float] = []
-        self.epochs: list[float] = []
-        self.epoch_seconds: list[float] = []
-        self._start = 0.0
-
-    def _record(self, trainer: Any, position: float) -> None:
-        X, y = trainer.data.tensors("train")
-        with torch.no_grad():
-            self.losses.append(trainer.loss(trainer.model(X), y).mean().item())
-        self.epochs.append(position)
-
-    @hookimpl
-    def on_fit_start(self, trainer: Any) -> None:
-        """Record the loss of the initial parameters."""
-        self._record(trainer, float(trainer.epoch))
-
-    @hookimpl
-    def on_epoch_start(self, trainer: Any, epoch: int) -> None:
-        """Start the epoch's clock."""
-        self._start = time.perf_counter()
-
-    @hookimpl
-    def on_batch_end(self, trainer: Any, epoch: int, step: int, loss: float) -> None:
-        """Record the loss when this step reached a multiple of ``every`` examples."""
-        size = len(trainer.data.tensors("train")[0])
-        seen = min(step * trainer.batch_size, size)  # the last batch may be short
-        before = (step - 1) * trainer.batch_size
-        if seen // self.every > before // self.every:
-            self._record(trainer, epoch - 1 + seen / size)
-
-    @hookimpl
-    def on_epoch_end(self, trainer: Any, epoch: int, metrics: dict[str, Any]) -> None:
-        """Stop the epoch's clock."""
-        self.epoch_seconds.append(time.perf_counter() - self._start)
-
-
 def _fit_ch7(model: nn.Module, optimizer: Any, features: torch.Tensor, labels: torch.Tensor,
              batch_size: int, num_epochs: int) -> list[float]:
     """Train on minidl's Trainer, print the book's line, plot; return the recorded losses."""
-    # Imported here: minidl.adapters and the notebook components import minidl.d2l themselves.
-    from minidl.adapters import TensorData
-    from minidl.default_plugins.notebook_components import SquaredLoss
-    from minidl.plugins import Plugins
-
-    recorder = LossRecorder(every=100)
-    # The shuffling seed comes from torch's global RNG, so torch.manual_seed makes a run repeatable.
-    seed = int(torch.randint(2**31 - 1, ()).item())
-    trainer = Trainer(max_epochs=num_epochs, batch_size=batch_size, seed=seed,
-                      callbacks=[recorder], plugins=Plugins())
+    recorder = first_party("minidl_optim.recorder", NEEDS_OPTIM).LossRecorder(every=100)
+    trainer = book_trainer(num_epochs, batch_size, callbacks=[recorder])
     # SquaredLoss is (y_hat - y)**2 / 2, the book's squared_loss and its nn.MSELoss() / 2.
     trainer.fit(model, TensorData(features, labels), SquaredLoss(), optimizer)
     ls = recorder.losses
@@ -201,8 +97,6 @@ def train_ch7(optimizer_fn: Callable[..., Any], states: Any, hyperparams: dict[s
     gradients. Prints ``loss: %f, %f sec per epoch``, plots the loss every 100 examples
     against the epoch, and returns those losses (the first before training).
     """
-    from minidl.default_plugins.notebook_components import LinReg
-
     model = LinReg(features.shape[1])
     optimizer = BookOptimizer(optimizer_fn, [model.w, model.b], states, hyperparams)
     return _fit_ch7(model, optimizer, features, labels, batch_size, num_epochs)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-PLOT_EXTRA = "plotting needs matplotlib: pip install 'minidl[plot]'"
+from minidl.plots import PLOT_EXTRA
+
+__all__ = ["PLOT_EXTRA", "pyplot"]
 
 
 def pyplot() -> Any:

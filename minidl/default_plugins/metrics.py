@@ -1,41 +1,30 @@
-"""Regression metrics ``mse`` and ``mae``, computed on each split every epoch."""
+"""Regression metrics ``mse`` and ``mae``, computed on each split every epoch.
+
+The classes live in core, :mod:`minidl.metrics`; the factories import them when called,
+so listing plugins imports no torch.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from minidl.hookspecs import Register, hookimpl
 
-
-class MeanSquaredError:
-    """Mean of (y_hat - y)**2 over all examples (no factor 1/2)."""
-
-    higher_is_better = False
-    label = "mse"
-
-    def __call__(self, y_hat: Any, y: Any) -> float:
-        """The metric over a whole split."""
-        return float(((y_hat - y.reshape(y_hat.shape)) ** 2).mean())
-
-
-class MeanAbsoluteError:
-    """Mean of |y_hat - y| over all examples."""
-
-    higher_is_better = False
-    label = "mae"
-
-    def __call__(self, y_hat: Any, y: Any) -> float:
-        """The metric over a whole split."""
-        return float((y_hat - y.reshape(y_hat.shape)).abs().mean())
+if TYPE_CHECKING:
+    from minidl.metrics import MeanAbsoluteError, MeanSquaredError
 
 
 def mse() -> MeanSquaredError:
     """Mean squared error, mean of (y_hat - y)**2."""
+    from minidl.metrics import MeanSquaredError
+
     return MeanSquaredError()
 
 
 def mae() -> MeanAbsoluteError:
     """Mean absolute error, mean of |y_hat - y|."""
+    from minidl.metrics import MeanAbsoluteError
+
     return MeanAbsoluteError()
 
 

@@ -1,4 +1,8 @@
-"""The notebook's components as classes, built on the functions in :mod:`minidl.d2l`."""
+"""The notebook's components as classes, built on the functions in :mod:`minidl.functional`.
+
+They call those functions through the module (``functional.linreg``), one attribute
+lookup as before, so a test can watch the calls.
+"""
 
 from __future__ import annotations
 
@@ -9,36 +13,41 @@ from typing import Any
 import torch
 from torch import nn
 
-from minidl import d2l
+from minidl import functional
 from minidl.errors import MinidlError, OptionError
 from minidl.interfaces import Batch
 from minidl.optim import ManualOptimizer
 
 
 class SyntheticLinear:
-    """Features from N(0, 1), labels ``X @ true_w + true_b`` plus N(0, noise_std) noise."""
+    """Features from N(0, 1), labels ``X @ true_w + true_b`` plus N(0, noise_std) noise.
+
+    ``component`` names the dataset in error messages (another dataset may serve these
+    draws differently, as the concise plugin's ``torch-synthetic-linear``).
+    """
 
     def __init__(self, num_examples: int, num_inputs: int, true_w: Sequence[float],
-                 true_b: float, noise_std: float, num_test: int = 0) -> None:
+                 true_b: float, noise_std: float, num_test: int = 0, *,
+                 component: str = "dataset 'synthetic-linear'") -> None:
         if len(true_w) != num_inputs:
             raise OptionError(
-                f"dataset 'synthetic-linear': true_w has {len(true_w)} values "
+                f"{component}: true_w has {len(true_w)} values "
                 f"but num_inputs is {num_inputs}; give one weight per input"
             )
         if not (noise_std >= 0 and math.isfinite(noise_std)) or not all(map(math.isfinite, [*true_w, true_b])):
             raise OptionError(
-                f"dataset 'synthetic-linear': noise_std must be a finite number >= 0 and true_w, true_b "
+                f"{component}: noise_std must be a finite number >= 0 and true_w, true_b "
                 f"finite; got noise_std={noise_std!r}, true_w={list(true_w)!r}, true_b={true_b!r}"
             )
         if num_examples < 1 or num_test < 0:
             raise OptionError(
-                f"dataset 'synthetic-linear': num_examples must be >= 1 and num_test >= 0, "
+                f"{component}: num_examples must be >= 1 and num_test >= 0, "
                 f"got {num_examples} and {num_test}"
             )
         self.true_w, self.true_b = [float(v) for v in true_w], float(true_b)
         self.num_inputs, self.num_outputs = num_inputs, 1
-        X, y = d2l.synthetic_data(self.true_w, self.true_b, num_examples + num_test,
-                                  noise_std=noise_std)
+        X, y = functional.synthetic_data(self.true_w, self.true_b, num_examples + num_test,
+                                         noise_std=noise_std)
         self._splits = {"train": (X[:num_examples], y[:num_examples])}
         if num_test:
             self._splits["test"] = (X[num_examples:], y[num_examples:])
@@ -51,7 +60,7 @@ class SyntheticLinear:
 
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         """Shuffled minibatches of the training split (the last may be short)."""
-        return d2l.data_iter(batch_size, *self._splits["train"], generator=generator)
+        return functional.data_iter(batch_size, *self._splits["train"], generator=generator)
 
     def tensors(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
         """The whole split ``(X, y)``."""
@@ -84,7 +93,7 @@ class LinReg(nn.Module):
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """``(n, num_inputs) -> (n, 1)``."""
         params: dict[str, torch.Tensor] = self._parameters  # type: ignore[assignment]  # not Module.__getattr__
-        return d2l.linreg(X, params["w"], params["b"])
+        return functional.linreg(X, params["w"], params["b"])
 
 
 class AnalyticLinReg(LinReg):
@@ -104,7 +113,7 @@ class AnalyticLinReg(LinReg):
         params: dict[str, torch.Tensor] = self._parameters  # type: ignore[assignment]  # set in __init__
         w, b = params["w"], params["b"]
         # detached parameters instead of no_grad: no graph, and no context manager per step
-        y_hat = d2l.linreg(X, w.detach(), b.detach())  # (m, 1)
+        y_hat = functional.linreg(X, w.detach(), b.detach())  # (m, 1)
         mean_loss, r = _mean_and_grad_output(loss, y_hat, y)  # r: (m, 1)
         w.grad = torch.mm(X.t(), r).div_(X.shape[0])  # (d, 1)
         b.grad = r.mean(0)  # (1,), torch's mean: the sum divided by m
@@ -129,7 +138,7 @@ class SquaredLoss:
 
     def __call__(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Per-example losses, shaped like ``y_hat``."""
-        return d2l.squared_loss(y_hat, y)
+        return functional.squared_loss(y_hat, y)
 
     def grad_output(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """d loss_i / d y_hat_i = y_hat_i - y_i."""
@@ -150,18 +159,22 @@ class SquaredLoss:
 
 
 class SGD(ManualOptimizer):
-    """The notebook's minibatch SGD.
+    """The notebook's minibatch SGD, ``param -= lr * grad / batch_size``.
 
     The notebook sums the batch's losses and divides the gradient by the configured
     batch size, which under-weights a short last batch. The Trainer back-propagates the
     batch *mean* instead, so the gradient here is already the sum divided by the size of
-    the batch just seen, and ``d2l.sgd`` is called with a divisor of 1.
+    the batch just seen, and ``functional.sgd`` is called with the default divisor of 1.
+    The book's own loops (``train_ch3``), which back-propagate the sum, pass their
+    ``batch_size``.
     """
 
-    def __init__(self, params: Iterable[torch.Tensor], lr: float = 0.03) -> None:
+    def __init__(self, params: Iterable[torch.Tensor], lr: float = 0.03, batch_size: int = 1) -> None:
         super().__init__(params, {"lr": lr})
+        self.batch_size = batch_size  # the divisor of the gradient
 
     def step(self) -> None:
-        """``param -= lr * grad`` for every parameter."""
+        """``param -= lr * grad / batch_size`` for every parameter."""
+        sgd, batch_size = functional.sgd, self.batch_size
         for group in self.param_groups:
-            d2l.sgd(group["params"], group["lr"], 1)
+            sgd(group["params"], group["lr"], batch_size)

@@ -1,5 +1,5 @@
 """The chapter's components as classes: labelled image data, the from-scratch models
-and the cross-entropy loss, built on :mod:`minidl.d2l.classification`."""
+and the cross-entropy loss, built on :mod:`minidl.functional`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from minidl.adapters import TensorData
-from minidl.d2l.classification import check_labels, cross_entropy, softmax
 from minidl.errors import MinidlError, OptionError
+from minidl.functional import check_labels, cross_entropy, softmax
 
 BOOK_INPUTS, BOOK_OUTPUTS = 784, 10  # Fashion-MNIST's, used when no dataset says otherwise
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from minidl.d2l.classification import FASHION_MNIST_LABELS, read_fashion_mnist
 from minidl.errors import OptionError
 from minidl_classify.components import ClassificationData
+from minidl_classify.fashion_mnist import FASHION_MNIST_LABELS, read_fashion_mnist
 from minidl_classify.shapes import SHAPES_LABELS, make_shapes
 
 

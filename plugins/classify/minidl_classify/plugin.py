@@ -80,7 +80,7 @@ def softmax_cross_entropy(from_logits: bool = False) -> Any:
 
 def accuracy() -> Any:
     """Classification accuracy: share of examples whose argmax is the label."""
-    from minidl.d2l.classification import Accuracy
+    from minidl.metrics import Accuracy
 
     return Accuracy()
 

@@ -1,4 +1,4 @@
-"""minidl.d2l.classification against torch's equivalents and the book's own loop."""
+"""minidl.d2l's chapter 3 classification helpers against torch's equivalents and the book's own loop."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from minidl.d2l import classification as d2l
+import minidl.d2l as d2l
+from minidl.d2l.plotting import pyplot
 from minidl.errors import MinidlError
+from minidl.functional import check_labels
+from minidl_classify.fashion_mnist import fashion_mnist_root, read_fashion_mnist
 
 BOOK_LINE = re.compile(r"^epoch (\d+), loss (\d+\.\d{4}), train acc (\d\.\d{3}), test acc (\d\.\d{3})$")
 
@@ -58,13 +61,13 @@ def test_accuracy_metric_attributes_and_label_shapes():
 
 
 def test_check_labels():
-    d2l.check_labels(torch.tensor([0, 9]), 10, "x")
+    check_labels(torch.tensor([0, 9]), 10, "x")
     with pytest.raises(MinidlError, match=r"^model 'm': label 10 is out of range for 10 classes; .* 0\.\.9$"):
-        d2l.check_labels(torch.tensor([0, 10]), 10, "model 'm'")
+        check_labels(torch.tensor([0, 10]), 10, "model 'm'")
     with pytest.raises(MinidlError, match="label -1 is out of range"):
-        d2l.check_labels(torch.tensor([-1, 3]), 10, "x")
+        check_labels(torch.tensor([-1, 3]), 10, "x")
     with pytest.raises(MinidlError, match=r"needs integer class labels, got torch\.float32"):
-        d2l.check_labels(torch.tensor([0.0]), 10, "x")
+        check_labels(torch.tensor([0.0]), 10, "x")
 
 
 def test_flatten_layer():
@@ -111,10 +114,10 @@ def test_load_data_fashion_mnist_reads_local_files(tmp_path, fashion_maker, layo
 def test_fashion_root_from_env_and_book_default(tmp_path, fashion_maker, monkeypatch):
     fashion_maker(tmp_path / "FashionMNIST", 8, 4)
     monkeypatch.setenv("MINIDL_DATA", str(tmp_path))
-    assert d2l.fashion_mnist_root() == tmp_path
-    assert len(d2l.read_fashion_mnist()["test"][0]) == 4
+    assert fashion_mnist_root() == tmp_path
+    assert len(read_fashion_mnist()["test"][0]) == 4
     monkeypatch.delenv("MINIDL_DATA")
-    assert str(d2l.fashion_mnist_root()).endswith("Datasets/FashionMNIST")
+    assert str(fashion_mnist_root()).endswith("Datasets/FashionMNIST")
 
 
 def test_missing_files_error_names_files_and_folder(tmp_path, fashion_maker):
@@ -135,10 +138,10 @@ def test_mismatched_split_and_bad_labels(tmp_path, fashion_maker, idx_writer):
     fashion_maker(tmp_path, 8, 4, compress=False)
     idx_writer(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(3, np.uint8))
     with pytest.raises(MinidlError, match=r"holds 4 images but .* holds 3 labels"):
-        d2l.read_fashion_mnist(tmp_path)
+        read_fashion_mnist(tmp_path)
     idx_writer(tmp_path / "t10k-labels-idx1-ubyte", np.array([0, 1, 12, 3], np.uint8))
     with pytest.raises(MinidlError, match=r"t10k-labels-idx1-ubyte: label 12 is out of range for 10 classes"):
-        d2l.read_fashion_mnist(tmp_path)
+        read_fashion_mnist(tmp_path)
 
 
 @pytest.mark.parametrize("size", [14, 20, 56])
@@ -160,9 +163,9 @@ def test_show_fashion_mnist(monkeypatch):
     matplotlib.use("Agg")
     images = [torch.rand(1, 28, 28), torch.rand(784)]
     d2l.show_fashion_mnist(images, d2l.get_fashion_mnist_labels([0, 1]))
-    axes = d2l.pyplot().gcf().axes
+    axes = pyplot().gcf().axes
     assert [a.get_title() for a in axes] == ["t-shirt", "trouser"]
-    d2l.pyplot().close("all")
+    pyplot().close("all")
 
 
 # -- train_ch3 against the book's loop ------------------------------------------------------

@@ -1,4 +1,4 @@
-"""minidl.d2l.idx.read_idx against files written by the format's own layout."""
+"""minidl_classify.idx.read_idx against files written by the format's own layout."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import gzip
 import numpy as np
 import pytest
 
-from minidl.d2l.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+from minidl_classify.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 from minidl.errors import MinidlError
 
 

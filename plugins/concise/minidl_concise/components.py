@@ -10,8 +10,8 @@ import torch
 from torch import nn
 from torch.utils import data as torch_data
 
-from minidl import d2l
 from minidl.adapters import TorchData
+from minidl.default_plugins.notebook_components import SyntheticLinear
 from minidl.errors import OptionError
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
@@ -80,24 +80,18 @@ class CrossEntropyLoss(nn.Module):
 class SyntheticLinearLoader(TorchData):
     """Book 3.3's data: ``TensorDataset(features, labels)`` served by a ``DataLoader``.
 
-    The same draws as the ``synthetic-linear`` dataset for the same seed.
+    The ``synthetic-linear`` dataset's draws and checks (the same data for the same
+    seed), served through ``torch.utils.data`` instead of tensors.
     """
 
     def __init__(self, num_examples: int, num_inputs: int, true_w: Sequence[float],
                  true_b: float, noise_std: float, num_test: int = 0) -> None:
-        name = "dataset 'torch-synthetic-linear'"
-        if len(true_w) != num_inputs:
-            raise OptionError(f"{name}: true_w has {len(true_w)} values but num_inputs is "
-                              f"{num_inputs}; give one weight per input")
-        if num_examples < 1 or num_test < 0:
-            raise OptionError(f"{name}: num_examples must be >= 1 and num_test >= 0, "
-                              f"got {num_examples} and {num_test}")
-        self.true_w, self.true_b = [float(v) for v in true_w], float(true_b)
-        self.num_inputs, self.num_outputs = num_inputs, 1
-        X, y = d2l.synthetic_data(self.true_w, self.true_b, num_examples + num_test, noise_std=noise_std)
-        train = torch_data.TensorDataset(X[:num_examples], y[:num_examples])
-        test = torch_data.TensorDataset(X[num_examples:], y[num_examples:]) if num_test else None
-        super().__init__(train, test)
+        drawn = SyntheticLinear(num_examples, num_inputs, true_w, true_b, noise_std, num_test,
+                                component="dataset 'torch-synthetic-linear'")
+        self.true_w, self.true_b = drawn.true_w, drawn.true_b
+        self.num_inputs, self.num_outputs = drawn.num_inputs, drawn.num_outputs
+        train, *test = (torch_data.TensorDataset(*drawn.tensors(split)) for split in drawn.splits)
+        super().__init__(train, *test)
 
     @property
     def true_params(self) -> dict[str, Any]:

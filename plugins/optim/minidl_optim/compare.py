@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from minidl.config import RunConfig
-from minidl.d2l.optimization import LossRecorder
 from minidl.errors import DivergedError, MinidlError, OptionError
+from minidl.plots import PLOT_EXTRA
 from minidl.plugins import Plugins
 from minidl.run import build
+from minidl_optim.recorder import LossRecorder
 
 FIGSIZE = (3.5, 2.5)  # inches, the book's figure size
 
@@ -111,31 +112,30 @@ def run_all(plugins: Plugins, base: RunConfig, names: Sequence[str], assignments
 
 def plot_curves(curves: Sequence[Curve], output: str | Path) -> None:
     """Draw every curve on one log-y figure (3.5 x 2.5 in) and save it to ``output``."""
-    from minidl.d2l.plotting import pyplot
+    try:  # a Figure, not pyplot: no window, no global pyplot state (as minidl.plots)
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError(PLOT_EXTRA) from exc
+    fig = Figure(figsize=FIGSIZE)
+    ax = fig.add_subplot()
+    for curve in curves:
+        points = [(x, y) for x, y in zip(curve.epochs, curve.losses) if math.isfinite(y) and y > 0]
+        if points:
+            ax.plot(*zip(*points), label=curve.name, linewidth=1.2)
+    ax.set_yscale("log")
+    # Plain numbers (0.3, 0.4) rather than 3x10^-1: loss curves often span less than a decade.
+    from matplotlib import ticker
 
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=FIGSIZE)
+    plain = ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    low, high = ax.get_ylim()
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain if high / low < 10 else ticker.NullFormatter())
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss")
+    ax.legend(fontsize="small", frameon=False)
+    ax.tick_params(labelsize="small")
+    fig.tight_layout()
     try:
-        for curve in curves:
-            points = [(x, y) for x, y in zip(curve.epochs, curve.losses) if math.isfinite(y) and y > 0]
-            if points:
-                ax.plot(*zip(*points), label=curve.name, linewidth=1.2)
-        ax.set_yscale("log")
-        # Plain numbers (0.3, 0.4) rather than 3x10^-1: loss curves often span less than a decade.
-        from matplotlib import ticker
-
-        plain = ticker.FuncFormatter(lambda value, _: f"{value:g}")
-        low, high = ax.get_ylim()
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain if high / low < 10 else ticker.NullFormatter())
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("training loss")
-        ax.legend(fontsize="small", frameon=False)
-        ax.tick_params(labelsize="small")
-        fig.tight_layout()
-        try:
-            fig.savefig(output, dpi=200)
-        except (OSError, ValueError) as exc:
-            raise MinidlError(f"cannot write the figure to {str(output)!r}: {exc}") from None
-    finally:
-        plt.close(fig)
+        fig.savefig(output, dpi=200)
+    except (OSError, ValueError) as exc:
+        raise MinidlError(f"cannot write the figure to {str(output)!r}: {exc}") from None

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from minidl.d2l.optimization import (
-    LossRecorder,
     get_data_ch7,
     show_trace_2d,
     train_2d,
     train_ch7,
     train_pytorch_ch7,
 )
+from minidl_optim.recorder import LossRecorder
 
 matplotlib.use("Agg")
 BOOK_LINE = re.compile(r"^loss: (\d+\.\d{6}), (\d+\.\d{6}) sec per epoch$")
