@@ -8,9 +8,12 @@ Models ``linear`` and ``mlp``, losses ``mse`` and ``cross-entropy``, the dataset
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+import inspect
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
+from minidl.default_plugins.notebook import synthetic_linear
 from minidl.hookspecs import Register, hookimpl
 
 
@@ -69,27 +72,26 @@ def cross_entropy() -> Any:
 
 
 # -- datasets ----------------------------------------------------------------------------
-def torch_synthetic_linear(
-    num_examples: int = 1000,
-    num_inputs: int = 2,
-    true_w: list[float] = [2.0, -3.4],  # noqa: B006 - never mutated; shown as the default
-    true_b: float = 4.2,
-    noise_std: float = 0.01,
-    num_test: int = 0,
-) -> Any:
-    """Book 3.3's data through TensorDataset and DataLoader (same draws as synthetic-linear).
-
-    Args:
-        num_examples: training examples
-        num_inputs: features per example (must match the length of true_w)
-        true_w: the true weights
-        true_b: the true bias
-        noise_std: standard deviation of the label noise
-        num_test: held-out test examples drawn the same way (0: no test split)
-    """
+def torch_synthetic_linear(**options: Any) -> Any:
+    """Book 3.3's data through TensorDataset and DataLoader (synthetic-linear's options and draws)."""
     from minidl_concise.components import SyntheticLinearLoader
 
-    return SyntheticLinearLoader(num_examples, num_inputs, true_w, true_b, noise_std, num_test)
+    bound = inspect.signature(synthetic_linear).bind(**options)
+    bound.apply_defaults()
+    return SyntheticLinearLoader(**bound.arguments)
+
+
+def _share_options(factory: Callable[..., Any], source: Callable[..., Any]) -> None:
+    """Give ``factory`` the options of ``source``: its signature and hints (through
+    ``__wrapped__``), its docstring's ``Args:`` and its memory estimate."""
+    functools.update_wrapper(factory, source, assigned=("__annotations__",), updated=())
+    args = (source.__doc__ or "").partition("Args:")[2]
+    factory.__doc__ = f"{inspect.getdoc(factory)}\n\nArgs:{args}"
+    if hasattr(source, "estimate_bytes"):  # the same tensors, in TensorDatasets
+        factory.estimate_bytes = source.estimate_bytes  # type: ignore[attr-defined]
+
+
+_share_options(torch_synthetic_linear, synthetic_linear)
 
 
 # -- optimizers --------------------------------------------------------------------------
