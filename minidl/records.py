@@ -7,10 +7,17 @@ loaded plugin), ``run.json`` (the seed, each command line and when it started),
 trainer's state after the last completed epoch, written atomically every epoch).
 ``run.json`` also holds the run's ``id`` (kept on resume) and ``status`` (running,
 then what :meth:`RunRecorder.finish` recorded): what ``minidl runs reindex`` reads.
+
+A write that fails (a full disk, a read-only folder) is a :class:`~minidl.checkpoint.WriteError`
+naming the file; whatever it was writing is left as it was (a metrics row half
+appended is taken back), so ``checkpoint.pt`` always holds the last completed epoch.
+:func:`load_run` gives a saved run back as built components; :func:`read_run` as its
+configuration and checkpoint.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib.metadata
 import io
@@ -19,19 +26,30 @@ import os
 import platform
 import secrets
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from minidl.checkpoint import atomic_open, load_checkpoint, save_checkpoint
+from minidl.checkpoint import (
+    WriteError,
+    atomic_open,
+    check_compatible,
+    load_training_checkpoint,
+    reason_of,
+    remove_stale_temporaries,
+    save_checkpoint,
+)
 from minidl.errors import CheckpointError, MinidlError
 from minidl.hookspecs import hookimpl
+from minidl.run import Run
 
 if TYPE_CHECKING:
+    import torch
+
     from minidl.config import RunConfig
     from minidl.plugins import Plugins
-    from minidl.run import Run
     from minidl.trainer import History, Trainer
 
 CONFIG_FILE = "config.toml"
@@ -45,6 +63,8 @@ LOSS_PLOT = "loss.png"
 #: Every file a run writes; ``overwrite=True`` replaces these and leaves anything else alone.
 RECORD_FILES = (CONFIG_FILE, VERSIONS_FILE, RUN_FILE, METRICS_CSV, METRICS_JSONL, CHECKPOINT_FILE,
                 DATA_PLOT, LOSS_PLOT)
+#: TensorBoard's event files, which the ``tensorboard`` callback writes into the run directory.
+EVENT_FILES = "events.out.tfevents.*"
 OPTIONAL_PACKAGES = ("matplotlib", "tensorboard")  # recorded when installed
 REQUIRED_PACKAGES = ("numpy", "pluggy", "click")
 
@@ -79,6 +99,13 @@ class RunRecorder:
         """Where the checkpoint of the last completed epoch is."""
         return self.out / CHECKPOINT_FILE
 
+    def saved_note(self) -> str:
+        """What is safe on disk, for a message after a failure: the epoch and how to go on."""
+        if self.saved_epoch is None:
+            return f"no epoch was completed, nothing saved (minidl train --resume {self.out} starts it again)"
+        return (f"epoch {self.saved_epoch} is saved in {self.checkpoint_path}; "
+                f"continue with: minidl train --resume {self.out}")
+
     def start(self, run: Run, *, argv: Sequence[str] | None = None) -> RunRecorder:
         """Create ``out``, write ``config.toml`` and ``versions.json``, attach to ``run``.
 
@@ -91,11 +118,12 @@ class RunRecorder:
             raise MinidlError(f"cannot create output directory {str(self.out)!r}: {exc.strerror}") from None
         if not os.access(self.out, os.W_OK | os.X_OK):
             raise MinidlError(f"output directory {str(self.out)!r} is not writable")
+        remove_stale_temporaries(self.out, RECORD_FILES)  # left by a process killed mid-write
         self._invocations = _read_invocations(self.out / RUN_FILE) if self.resume else []
         self.run_id = (_read_run_id(self.out / RUN_FILE) if self.resume else "") or secrets.token_hex(4)
         if self.overwrite:
-            for name in RECORD_FILES:
-                (self.out / name).unlink(missing_ok=True)
+            for path in [*(self.out / name for name in RECORD_FILES), *self.out.glob(EVENT_FILES)]:
+                path.unlink(missing_ok=True)
         self._command = list(sys.argv if argv is None else argv)
         # written at fit start, once a resumed state has loaded: a failed resume changes nothing
         self._config_text = run.config.to_toml()
@@ -131,11 +159,9 @@ class RunRecorder:
         """Append the epoch's row to the metrics files, then save the checkpoint."""
         row = dict(metrics)
         self._rows.append(row)
-        with open(self.out / METRICS_JSONL, "a", encoding="utf-8") as file:
-            file.write(json.dumps(row) + "\n")
+        _append(self.out / METRICS_JSONL, json.dumps(row) + "\n")
         if set(row) <= set(self._columns):
-            with open(self.out / METRICS_CSV, "a", encoding="utf-8", newline="") as file:
-                csv.DictWriter(file, self._columns, lineterminator="\n").writerow(row)
+            _append(self.out / METRICS_CSV, _csv_text(self._columns, [row], header=False))
         else:  # a new column: the header changes, so the whole file is written again
             self._columns = _columns(self._rows)
             _write_text(self.out / METRICS_CSV, _csv_text(self._columns, self._rows))
@@ -150,17 +176,17 @@ class RunRecorder:
         """Save the final state (also when no epoch ran, e.g. resuming a finished run)."""
         save_checkpoint(self.checkpoint_path, trainer.state_dict())
 
-    def finish(self, status: str, error: str | None = None) -> bool:
+    def finish(self, status: str, **details: str | None) -> bool:
         """Record in ``run.json`` how this invocation ended (finished, diverged, interrupted, failed).
 
-        Returns False, writing nothing, when training never started (nothing was recorded).
+        ``details`` (e.g. ``error``, ``stop_reason``) go into the invocation's entry when not
+        None. Returns False, writing nothing, when training never started (nothing was recorded).
         """
         if not self._invocations or "ended" in self._invocations[-1]:
             return False
         self._invocations[-1].update({"ended": datetime.now(UTC).isoformat(timespec="milliseconds"),
                                      "status": status})
-        if error:
-            self._invocations[-1]["error"] = error
+        self._invocations[-1].update({key: value for key, value in details.items() if value is not None})
         self._write_run_file(status)
         return True
 
@@ -188,34 +214,103 @@ def check_out_dir(out: Path, *, overwrite: bool = False, resume: bool = False) -
         )
 
 
-def load_run(run_dir: str | Path) -> tuple[RunConfig, dict[str, Any]]:
+def read_run(run_dir: str | Path) -> tuple[RunConfig, dict[str, Any] | None]:
     """Read a run directory back: its configuration and its last checkpoint.
 
-    Continue with ``run = build(config)`` (changing ``config.train.epochs`` first for
-    more epochs), :func:`~minidl.checkpoint.check_compatible` and
-    ``run.fit(resume=state)``. Raises :class:`CheckpointError` naming ``run_dir`` when
-    it is not a directory or holds no checkpoint or configuration.
+    The checkpoint is held to the schema (:func:`~minidl.checkpoint.check_state`). It is
+    None for a run interrupted before its first epoch was saved (``config.toml`` is
+    written first): such a run starts again from the beginning. Continue with ``run =
+    build(config)`` (changing ``config.train.epochs`` first for more epochs),
+    :func:`~minidl.checkpoint.check_compatible` and ``run.fit(resume=state)``, or use
+    :func:`load_run`. Raises :class:`CheckpointError` naming ``run_dir`` when it is not a
+    directory or holds no configuration, or a checkpoint that is missing or damaged.
     """
     from minidl.config import load_config
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise CheckpointError(f"cannot resume from {str(run_dir)!r}: no such directory")
-    for name in (CHECKPOINT_FILE, CONFIG_FILE):
-        if not (run_dir / name).is_file():
-            raise CheckpointError(
-                f"cannot resume from {str(run_dir)!r}: it holds no {name}; "
-                "resume a directory written by minidl train --out"
-            )
+    if not (run_dir / CONFIG_FILE).is_file():
+        also = "" if (run_dir / CHECKPOINT_FILE).exists() else f" and no {CHECKPOINT_FILE}"
+        raise CheckpointError(f"cannot resume from {str(run_dir)!r}: it holds no {CONFIG_FILE}{also}; "
+                              "resume a directory written by minidl train --out")
     config = load_config(run_dir / CONFIG_FILE)
-    state = load_checkpoint(run_dir / CHECKPOINT_FILE)
-    missing = [key for key in ("epoch", "history", "model", "optimizer") if key not in state]
-    if missing:
-        raise CheckpointError(
-            f"checkpoint {str(run_dir / CHECKPOINT_FILE)!r} is not a training checkpoint: "
-            f"it lacks {', '.join(missing)}"
-        )
-    return config, state
+    if not (run_dir / CHECKPOINT_FILE).exists():
+        if _recorded_epochs(run_dir) <= 1:  # epoch 1's row is written just before its checkpoint
+            return config, None
+        raise CheckpointError(f"cannot resume from {str(run_dir)!r}: it holds no {CHECKPOINT_FILE} "
+                              f"although {METRICS_JSONL} records {_recorded_epochs(run_dir)} epochs")
+    return config, load_training_checkpoint(run_dir / CHECKPOINT_FILE)
+
+
+def _recorded_epochs(run_dir: Path) -> int:
+    try:
+        with open(run_dir / METRICS_JSONL, encoding="utf-8") as file:
+            return sum(1 for line in file if line.strip())
+    except OSError:
+        return 0
+
+
+@dataclass
+class SavedRun(Run):
+    """A run read back from its directory by :func:`load_run`: built, with its checkpoint loaded.
+
+    ``directory`` is where it was read from, ``state`` the trainer state it holds (None
+    for a run that had not finished an epoch). :meth:`fit` continues from that state:
+    set ``run.trainer.max_epochs`` to a new total first. To keep recording into the
+    directory, attach ``RunRecorder(run.directory, resume=True).start(run)`` before.
+    """
+
+    directory: Path = field(default_factory=Path)
+    state: dict[str, Any] | None = None
+
+    def fit(self, resume: dict[str, Any] | None = None) -> History:
+        """Train on from ``resume`` (default: the state loaded, or the last fit's)."""
+        history = super().fit(resume=self.state if resume is None else resume)
+        self.state = self.trainer.state_dict()
+        return history
+
+    def evaluate(self) -> dict[str, float]:
+        """Loss and metrics on each split, as an epoch's record has them (``loss``, ``test_loss``, ...)."""
+        return self.trainer.evaluate()
+
+    def predict(self, data: Any, *, split: str | None = None) -> torch.Tensor:
+        """The model's outputs for a tensor of examples or a dataset split: see :meth:`Trainer.predict`."""
+        return self.trainer.predict(self.model, data, split=split)
+
+
+def load_run(run_dir: str | Path, plugins: Plugins | None = None) -> SavedRun:
+    """A saved run (a ``minidl train --out`` directory) as built components, checkpoint loaded.
+
+    ``load_run("runs/a")`` builds the run of ``runs/a/config.toml`` with ``plugins``
+    (default: the installed ones) and loads ``checkpoint.pt`` into its model, optimizer,
+    dataset, loss, callbacks and trainer: ready for ``run.evaluate()``,
+    ``run.predict(X)`` (or ``run.trainer.predict(None, X)``) and, after
+    ``run.trainer.max_epochs = N``, ``run.fit()`` for more epochs. Raises
+    :class:`CheckpointError` (one line naming the file) for a missing, damaged or
+    mismatched checkpoint.
+    """
+    from minidl.run import build
+
+    run_dir = Path(run_dir)
+    config, state = read_run(run_dir)
+    run = build(config, plugins)
+    trainer = run.trainer
+    trainer.setup(run.model, run.dataset, run.loss, run.optimizer)
+    if state is not None:
+        source = f"checkpoint {str(run_dir / CHECKPOINT_FILE)!r}"
+        check_compatible(run.model, state, source, optimizer=run.optimizer)
+        trainer.load_state_dict(state, source)
+    return SavedRun(run.config, run.dataset, run.model, run.loss, run.optimizer, trainer,
+                    directory=run_dir, state=state)
+
+
+def run_dir_of(trainer: Any) -> Path | None:
+    """The directory a :class:`RunRecorder` keeps ``trainer``'s run in, or None."""
+    for callback in getattr(trainer, "callbacks", ()):
+        if isinstance(callback, RunRecorder):
+            return callback.out
+    return None
 
 
 def read_metrics(run: str | Path) -> list[dict[str, Any]]:
@@ -231,13 +326,25 @@ def read_metrics(run: str | Path) -> list[dict[str, Any]]:
     records = []
     with open(path, encoding="utf-8") as file:
         for number, line in enumerate(file, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(dict(json.loads(line)))
-            except (ValueError, TypeError):
-                raise MinidlError(f"{str(path)!r}, line {number}: not a JSON record: {line.strip()[:60]!r}") from None
+            if line.strip():
+                records.append(_metrics_record(path, number, line))
     return records
+
+
+def _metrics_record(path: Path, number: int, line: str) -> dict[str, Any]:
+    """One line of ``metrics.jsonl``: a JSON object with an integer ``epoch``."""
+    where = f"{str(path)!r}, line {number}"
+    try:
+        record = json.loads(line)
+    except ValueError:
+        raise MinidlError(f"{where}: not a JSON record: {line.strip()[:60]!r}") from None
+    if not isinstance(record, dict):
+        raise MinidlError(f"{where}: not a JSON record (an object): {line.strip()[:60]!r}")
+    epoch = record.get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int):
+        found = "has no 'epoch'" if epoch is None else f"has 'epoch' {epoch!r}, not an integer"
+        raise MinidlError(f"{where}: the record {found}; every line of {METRICS_JSONL} is one epoch's record")
+    return record
 
 
 def collect_versions(plugins: Plugins) -> dict[str, Any]:
@@ -284,12 +391,13 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return list(columns)
 
 
-def _csv_text(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
+def _csv_text(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], *, header: bool = True) -> str:
     if not columns:
         return ""
     buffer = io.StringIO(newline="")
     writer = csv.DictWriter(buffer, columns, lineterminator="\n")
-    writer.writeheader()
+    if header:
+        writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
 
@@ -299,5 +407,42 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    with atomic_open(path, "w", encoding="utf-8", newline="") as file:
-        file.write(text)
+    """Replace ``path`` with ``text`` atomically; a failed write is a :class:`WriteError`."""
+    try:
+        with atomic_open(path, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+    except OSError as exc:
+        raise WriteError(path, reason_of(exc)) from None
+
+
+def _append(path: Path, text: str) -> None:
+    """Append ``text`` to ``path`` whole or not at all: a failed write is truncated away.
+
+    A full disk may take part of a row; a half row would make the file unreadable, so
+    the file is cut back to its old length (which frees the space that needs).
+    """
+    data = text.encode("utf-8")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise WriteError(path, reason_of(exc)) from None
+    try:
+        with _cut_back_on_failure(fd):
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+    except OSError as exc:
+        raise WriteError(path, reason_of(exc)) from None
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _cut_back_on_failure(fd: int) -> Iterator[None]:
+    size = os.fstat(fd).st_size
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        raise

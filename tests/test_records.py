@@ -16,7 +16,7 @@ from minidl import records
 from minidl.checkpoint import check_compatible, load_checkpoint
 from minidl.config import RunConfig, load_config
 from minidl.errors import CheckpointError, MinidlError
-from minidl.records import RunRecorder, load_run, read_metrics
+from minidl.records import RunRecorder, read_metrics, read_run
 from minidl.run import Run, build
 
 
@@ -55,7 +55,7 @@ def record(config: RunConfig, plugins: minidl.Plugins, out: Path, **options: Any
 
 
 def resume(out: Path, epochs: int, plugins: minidl.Plugins) -> Run:
-    config, state = load_run(out)
+    config, state = read_run(out)
     config.train.epochs = epochs
     run = build(config, plugins)
     check_compatible(run.model, state)
@@ -224,7 +224,7 @@ def test_interrupted_epoch_is_not_duplicated(plugins: minidl.Plugins, tmp_path: 
 
 def test_resume_into_another_directory_copies_earlier_epochs(plugins: minidl.Plugins, tmp_path: Path) -> None:
     record(plain_config(2), plugins, tmp_path / "A")
-    config, state = load_run(tmp_path / "A")
+    config, state = read_run(tmp_path / "A")
     config.train.epochs = 4
     run = build(config, plugins)
     RunRecorder(tmp_path / "B").start(run)
@@ -241,15 +241,27 @@ def test_resume_of_a_finished_run_trains_nothing(plugins: minidl.Plugins, tmp_pa
 
 def test_load_run_errors_name_the_directory(plugins: minidl.Plugins, tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="no such directory"):
-        load_run(tmp_path / "missing")
+        read_run(tmp_path / "missing")
+    with pytest.raises(CheckpointError, match=rf"{tmp_path.name}'.*no config.toml and no checkpoint.pt"):
+        read_run(tmp_path)
     (tmp_path / "config.toml").write_text(RunConfig().to_toml())
-    with pytest.raises(CheckpointError, match=rf"{tmp_path.name}'.*no checkpoint.pt"):
-        load_run(tmp_path)
+    (tmp_path / "metrics.jsonl").write_text("".join(f'{{"epoch": {i}, "loss": 1.0}}\n' for i in (1, 2, 3)))
+    with pytest.raises(CheckpointError, match=rf"{tmp_path.name}'.*no checkpoint.pt although metrics.jsonl "
+                                              "records 3 epochs"):
+        read_run(tmp_path)
+
+
+def test_a_run_without_a_finished_epoch_reads_as_no_state(plugins: minidl.Plugins, tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(plain_config(4).to_toml())
+    config, state = read_run(tmp_path)
+    assert state is None and config.train.epochs == 4
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": 1, "loss": 1.0}\n')  # epoch 1's row, not its checkpoint
+    assert read_run(tmp_path)[1] is None
 
 
 def test_resume_into_a_different_model_shape_is_refused(plugins: minidl.Plugins, tmp_path: Path) -> None:
     record(plain_config(1), plugins, tmp_path)
-    config, state = load_run(tmp_path)
+    config, state = read_run(tmp_path)
     config.dataset.options.update(num_inputs=3, true_w=[1.0, 2.0, 3.0])
     run = build(config, plugins)
     with pytest.raises(CheckpointError, match=r"'w' has shape \(2, 1\).*\(3, 1\)"):

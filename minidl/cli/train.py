@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import re
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from minidl.checkpoint import WriteError
 from minidl.cli.params import ComponentName
-from minidl.errors import MinidlError
+from minidl.cli.runs import current_runs_root, runs_root_option
+from minidl.errors import ComponentFailedError, DivergedError, MinidlError
 from minidl.hookspecs import hookimpl
 from minidl.plugins import Plugins
 
 if TYPE_CHECKING:
     from minidl.config import RunConfig
-
-DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
-
 
 @click.command("train")
 @click.option("--config", "config_path", metavar="FILE", help="Read the run's configuration from a TOML file.")
@@ -26,10 +26,11 @@ DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 @click.option("--model", type=ComponentName("model"), help="Model by name.")
 @click.option("--loss", type=ComponentName("loss"), help="Loss by name.")
 @click.option("--optimizer", type=ComponentName("optimizer"), help="Optimizer by name.")
-@click.option("--epochs", type=int, help="Total number of epochs (default 3).")
-@click.option("--batch-size", type=int, help="Examples per minibatch (default 10).")
-@click.option("--lr", type=float, help="Learning rate (the optimizer's lr option; default 0.03).")
-@click.option("--seed", type=int, help="Seed for data, initial parameters and order (default 0).")
+# the values below are checked once, with the configuration, by the options they set
+@click.option("--epochs", metavar="INTEGER", help="Total number of epochs (default 3).")
+@click.option("--batch-size", metavar="INTEGER", help="Examples per minibatch (default 10).")
+@click.option("--lr", metavar="FLOAT", help="Learning rate (the optimizer's lr option; default 0.03).")
+@click.option("--seed", metavar="INTEGER", help="Seed for data, initial parameters and order (default 0).")
 @click.option("--device", help="cpu, cuda, cuda:N or auto (default cpu).")
 @click.option("--set", "assignments", multiple=True, metavar="KIND.OPTION=VALUE",
               help="Set a component option, e.g. dataset.num_examples=5000 (repeatable).")
@@ -38,7 +39,9 @@ DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 @click.option("--callback", "callbacks", multiple=True, type=ComponentName("callback"),
               help="Enable a callback; options via --set callback.NAME.OPTION=VALUE (repeatable).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final summary.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with history and parameters.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object: configuration, history, parameter count and norms.")
+@click.option("--json-params", is_flag=True, help="With --json: also every learned parameter value.")
 @click.option("--print-config", is_flag=True, help="Print the resolved configuration as TOML and exit.")
 @click.option("--out", metavar="DIR", help="Write config, metrics, versions and checkpoints to DIR.")
 @click.option("--overwrite", is_flag=True, help="Replace the records of an earlier run in --out DIR.")
@@ -47,10 +50,11 @@ DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 @click.option("--strategy", type=click.Choice(["single", "ddp"]), default="single", show_default=True,
               help="ddp: data-parallel on torch.distributed (under torchrun, or use --nproc).")
 @click.option("--nproc", type=int, help="Launch N data-parallel processes on this machine (torchrun).")
+@runs_root_option
 @click.pass_obj
 def train_command(plugins: Plugins, config_path: str | None, assignments: tuple[str, ...], quiet: bool,
-                  as_json: bool, print_config: bool, out: str | None, overwrite: bool, resume: str | None,
-                  plot: bool, strategy: str, nproc: int | None, **flags: Any) -> None:
+                  as_json: bool, json_params: bool, print_config: bool, out: str | None, overwrite: bool,
+                  resume: str | None, plot: bool, strategy: str, nproc: int | None, **flags: Any) -> None:
     """Train: the notebook's linear regression by default; swap any part by name.
 
     \b
@@ -59,30 +63,35 @@ def train_command(plugins: Plugins, config_path: str | None, assignments: tuple[
       minidl train --set dataset.num_inputs=3 --set dataset.true_w=1,2,3
       minidl train --epochs 3 --out runs/a && minidl train --resume runs/a --epochs 6
     """
-    from minidl.config import RunConfig, load_config  # deferred: `minidl --help` stays instant
+    from minidl.config import RunConfig, check_resume_compatible, load_config  # deferred: --help stays instant
 
     state = None
     if resume is not None:
-        from minidl.records import load_run
+        from minidl.records import read_run
 
         if out is not None or config_path is not None:
             raise click.UsageError("--resume continues the run in its own directory, with its own "
                                    "configuration: leave out --out and --config")
-        base, state = load_run(resume)
-        config = configure(base.copy(), assignments, **flags)
-        _check_resume(plugins, base, config, state, resume)
+        base, state = read_run(resume)
+        config = base.with_flags(assignments=assignments, **flags).resolve(plugins.registry)
+        check_resume_compatible(base.resolve(plugins.registry), config, state or {"epoch": 0}, where=resume)
+        if state is None:  # interrupted before its first epoch was saved: start it again, in place
+            click.echo(f"{resume} holds no finished epoch: training it from the beginning", err=True)
+            overwrite = True
     else:
         base = load_config(config_path) if config_path else RunConfig()
-        config = configure(base, assignments, **flags)
+        config = base.with_flags(assignments=assignments, **flags).resolve(plugins.registry)  # checked once
+    if json_params and not as_json:
+        raise click.UsageError("--json-params adds the parameters to --json: give --json too")
     if print_config:
-        click.echo(config.resolve(plugins.registry).to_toml(), nl=False)
+        click.echo(config.to_toml(), nl=False)
         return
     if plot and not (out or resume):
         raise click.UsageError("--plot writes into the run directory: give --out DIR")
     if nproc is not None:
         _launch(plugins, config, nproc, out=out, overwrite=overwrite)
     options: dict[str, Any] = {"quiet": quiet, "as_json": as_json, "out": out or resume, "overwrite": overwrite,
-               "resume": state, "plot": plot}
+               "resume": state, "plot": plot, "json_params": json_params}
     if strategy == "ddp":
         from minidl.distributed import process_group
 
@@ -90,36 +99,6 @@ def train_command(plugins: Plugins, config_path: str | None, assignments: tuple[
             run_training(plugins, config, **options, parallel=ctx)
     else:
         run_training(plugins, config, **options)
-
-
-def _check_resume(plugins: Plugins, saved: RunConfig, config: RunConfig, state: dict[str, Any], where: str) -> None:
-    """Only --epochs and --device may change on resume; --epochs not below what is done."""
-    import tomllib
-
-    def settings(run_config: RunConfig) -> dict[str, Any]:
-        resolved = run_config.resolve(plugins.registry)
-        resolved.train.epochs, resolved.train.device = 0, "cpu"
-        return _flatten(tomllib.loads(resolved.to_toml()))
-
-    before, after = settings(saved), settings(config)
-    changed = sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
-    if changed:
-        raise click.UsageError(f"--resume continues the saved run: only --epochs and --device may change, "
-                               f"not {', '.join(changed)}")
-    done = int(state["epoch"])
-    if config.train.epochs < done:
-        raise click.UsageError(f"the run in {where!r} has already trained {done} epochs; "
-                               f"--epochs is the new total: give {done} or more")
-
-
-def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in table.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[prefix + key] = value
-    return flat
 
 
 def _launch(plugins: Plugins, config: RunConfig, nproc: int, *, out: str | None, overwrite: bool) -> None:
@@ -133,42 +112,53 @@ def _launch(plugins: Plugins, config: RunConfig, nproc: int, *, out: str | None,
     sys.exit(launch(nproc, worker_argv(root.invoked_args)))  # type: ignore[attr-defined]
 
 
-def configure(config: RunConfig, assignments: tuple[str, ...], *, metrics: tuple[str, ...] = (),
-              callbacks: tuple[str, ...] = (), **flags: Any) -> RunConfig:
-    """Layer flags over ``config``: component names, then ``--set``, then hyperparameters."""
-    from minidl.config import COMPONENT_KINDS
-
-    for kind in COMPONENT_KINDS:
-        if flags.get(kind):
-            config.set_name(kind, flags[kind])
-    for name in callbacks:
-        config.callbacks.setdefault(name, {})
-    for metric in metrics:
-        if metric not in config.train.metrics:
-            config.train.metrics.append(metric)
-    for assignment in assignments:
-        config.apply(assignment)
-    if flags.get("lr") is not None:
-        config.optimizer.options["lr"] = flags["lr"]
-    for key in ("epochs", "batch_size", "seed", "device"):
-        if flags.get(key) is not None:
-            config.set_train(key, flags[key])
-    if not DEVICE_PATTERN.match(config.train.device):
-        raise MinidlError(f"unknown device {config.train.device!r}; accepted: cpu, cuda, cuda:N, auto")
-    return config
+def configure(config: RunConfig, assignments: tuple[str, ...], **flags: Any) -> RunConfig:
+    """Layer flags over ``config`` (:meth:`minidl.config.RunConfig.with_flags`, the library's own)."""
+    return config.with_flags(assignments=assignments, **flags)
 
 
 def run_training(plugins: Plugins, config: RunConfig, *, quiet: bool, as_json: bool, out: str | None = None,
                  overwrite: bool = False, resume: dict[str, Any] | None = None, plot: bool = False,
-                 parallel: Any = None) -> None:
+                 parallel: Any = None, json_params: bool = False) -> None:
     """Build and train; print epoch lines, or the summary only, or JSON; keep records in ``out``.
 
     ``parallel`` is a :class:`minidl.distributed.DistContext`: then only rank 0 prints and writes.
+    Under ``as_json`` whatever a plugin prints goes to stderr: stdout holds the JSON alone.
     """
+    rank_zero = parallel is None or parallel.is_rank_zero
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        run, history, recorder = _train(plugins, config, quiet=quiet, as_json=as_json, out=out,
+                                        overwrite=overwrite, resume=resume, parallel=parallel)
+    if not rank_zero:
+        return
+    if plot and recorder is not None:
+        from minidl.plots import plot_run
+
+        try:
+            plot_run(recorder.out, run.dataset)
+        except WriteError as exc:  # a full disk: the run itself is saved
+            click.echo(f"Error: {exc}; training finished: {recorder.saved_note()}", err=True)
+            sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(summary_json(run, history.records, params=json_params), indent=2))
+        return
+    if quiet and history.records:
+        from minidl.trainer import format_epoch
+
+        click.echo(format_epoch(history.records[-1], run.trainer.metrics))
+    for line in summary_lines(run):
+        click.echo(line)
+
+
+def _train(plugins: Plugins, config: RunConfig, *, quiet: bool, as_json: bool, out: str | None,
+           overwrite: bool, resume: dict[str, Any] | None, parallel: Any) -> tuple[Any, Any, Any]:
+    """Build the run, attach the records, train: ``(run, history, recorder)``."""
+    from minidl.experiments.tracking import IndexTracker
     from minidl.run import build
 
     rank_zero = parallel is None or parallel.is_rank_zero
     recorder = _recorder(out, overwrite=overwrite, resume=resume is not None) if rank_zero else None
+    tracker = IndexTracker.open(recorder, current_runs_root())  # the run index; a corrupt one fails here
     run = build(config, plugins, verbose=rank_zero and not (quiet or as_json), echo=click.echo)
     if parallel is not None:
         from minidl.distributed import make_data_parallel
@@ -177,25 +167,14 @@ def run_training(plugins: Plugins, config: RunConfig, *, quiet: bool, as_json: b
     if resume is not None:
         from minidl.checkpoint import check_compatible
 
-        check_compatible(run.model, resume, str(recorder.checkpoint_path if recorder else "checkpoint"))
+        check_compatible(run.model, resume, str(recorder.checkpoint_path if recorder else "checkpoint"),
+                         optimizer=run.optimizer)
     if recorder is not None:
         recorder.start(run)
-    history = _fit(run, resume, recorder, progress=rank_zero and not (quiet or as_json) and sys.stderr.isatty())
-    if not rank_zero:
-        return
-    if plot and recorder is not None:
-        from minidl.plots import plot_run
-
-        plot_run(recorder.out, run.dataset)
-    if as_json:
-        click.echo(json.dumps(summary_json(run, history.records), indent=2))
-        return
-    if quiet and history.records:
-        from minidl.trainer import format_epoch
-
-        click.echo(format_epoch(history.records[-1], run.trainer.metrics))
-    for line in summary_lines(run):
-        click.echo(line)
+        tracker.attach(run)
+    history = _fit(run, resume, recorder, progress=rank_zero and not (quiet or as_json) and sys.stderr.isatty(),
+                   tracker=tracker)
+    return run, history, recorder
 
 
 def _recorder(out: str | None, *, overwrite: bool, resume: bool) -> Any:
@@ -206,24 +185,55 @@ def _recorder(out: str | None, *, overwrite: bool, resume: bool) -> Any:
     return RunRecorder(out, overwrite=overwrite, resume=resume)
 
 
-def _fit(run: Any, resume: dict[str, Any] | None, recorder: Any, *, progress: bool) -> Any:
+def _fit(run: Any, resume: dict[str, Any] | None, recorder: Any, *, progress: bool, tracker: Any = None) -> Any:
     bar = _progress_bar(run, int(resume["epoch"]) if resume else 0) if progress else None
     if bar is not None:
         run.trainer.callbacks.append(bar)
     try:
-        return run.fit(resume=resume)
-    except KeyboardInterrupt:
+        with _sigterm_interrupts(), (tracker.recording() if tracker is not None else contextlib.nullcontext()):
+            return run.fit(resume=resume)
+    except KeyboardInterrupt as exc:
+        code = getattr(exc, "exit_code", 130)  # 143 for SIGTERM
+        what = "Terminated (SIGTERM)" if code != 130 else "Interrupted"
+        click.echo(f"{what} during epoch {run.trainer.epoch + 1}: {_saved_note(recorder)}", err=True)
+        sys.exit(code)
+    except WriteError as exc:  # a full disk, a read-only folder: the file, and what is safe
+        click.echo(f"Error: {exc}; {_saved_note(recorder)}", err=True)
+        sys.exit(1)
+    except (MinidlError, DivergedError):
+        raise  # already one line
+    except Exception as exc:  # a component or callback failed: name it (the traceback with --debug)
         saved = recorder.saved_epoch if recorder is not None else None
-        if saved is not None:
-            where = f"epoch {saved} is saved in {recorder.checkpoint_path}; continue with: " \
-                    f"minidl train --resume {recorder.out}"
-        else:
-            where = "no epoch was completed, nothing saved" if recorder else "nothing saved (use --out DIR)"
-        click.echo(f"Interrupted during epoch {run.trainer.epoch + 1}: {where}", err=True)
-        sys.exit(130)
+        kept = f"; epoch {saved} is saved in {recorder.checkpoint_path}" if saved is not None else ""
+        raise ComponentFailedError(run.blame(exc) + kept) from exc
     finally:
         if bar is not None:
             bar.close()
+
+
+def _saved_note(recorder: Any) -> str:
+    return recorder.saved_note() if recorder is not None else "nothing saved (use --out DIR)"
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (Slurm, Kubernetes, ``timeout``) interrupts training as Ctrl-C does, exit 143."""
+    import signal
+    import threading
+
+    from minidl.experiments.tracking import Terminated
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def summary_lines(run: Any) -> list[str]:
@@ -237,10 +247,16 @@ def summary_lines(run: Any) -> list[str]:
     return lines
 
 
-def summary_json(run: Any, records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Everything a script compares between runs; nothing that varies with the clock."""
-    result = {"config": json.loads(json.dumps(_config_dict(run.config))), "history": records,
-              "parameters": run.parameters()}
+def summary_json(run: Any, records: list[dict[str, Any]], *, params: bool = False) -> dict[str, Any]:
+    """Everything a script compares between runs; nothing that varies with the clock.
+
+    The parameters' count and L2 norms; their values too with ``params`` (``--json-params``).
+    """
+    result: dict[str, Any] = {"config": run.config.to_dict(), "history": records,
+                              "parameter_count": parameter_count(run.model),
+                              "parameter_norms": parameter_norms(run.model)}
+    if params:
+        result["parameters"] = run.parameters()
     true_params = getattr(run.dataset, "true_params", None)
     if true_params:
         result["true_parameters"] = true_params
@@ -249,10 +265,14 @@ def summary_json(run: Any, records: list[dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _config_dict(config: RunConfig) -> dict[str, Any]:
-    import tomllib
+def parameter_count(model: Any) -> int:
+    """The number of learned values (elements of every parameter tensor)."""
+    return sum(int(tensor.numel()) for tensor in model.state_dict().values())
 
-    return tomllib.loads(config.to_toml())
+
+def parameter_norms(model: Any) -> dict[str, float]:
+    """Each parameter tensor's L2 norm, by name."""
+    return {name: float(tensor.detach().double().norm()) for name, tensor in model.state_dict().items()}
 
 
 def _fmt(value: Any) -> str:
