@@ -76,6 +76,10 @@ def build(config: RunConfig | None = None, plugins: Plugins | None = None, *,
         metrics=resolved.train.metrics, callbacks=callbacks, plugins=plugins,
         verbose=verbose, echo=echo,
     )
+    from minidl.compat import check_components  # components that do not fit: one line, before training
+
+    trainer.checked = check_components(model, dataset, loss, trainer.metrics, registry=registry, names={
+        "dataset": resolved.dataset.name, "model": resolved.model.name, "loss": resolved.loss.name})
     return Run(resolved, dataset, model, loss, optimizer, trainer)
 
 

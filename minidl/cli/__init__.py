@@ -8,9 +8,12 @@ the user typed end with one ``Error:`` line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
-from collections.abc import Sequence
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -18,8 +21,9 @@ import click
 from minidl import __version__
 from minidl.cli.inspect import list_command, plugins_command, show_command
 from minidl.cli.plot import plot_command
+from minidl.cli.runs import runs_command
 from minidl.cli.train import train_command
-from minidl.errors import DivergedError, MinidlError
+from minidl.errors import ComponentFailedError, DivergedError, MinidlError, MinidlWarning
 from minidl.plugins import PluginFailure, Plugins, load_plugins
 
 
@@ -30,16 +34,20 @@ class MinidlGroup(click.Group):
         super().__init__(*args, **kwargs)
         self.plugins = plugins
         self._base_commands: dict[str, click.Command] = {}  # set by create_cli, before plugins add theirs
+        self.prepared, self.debug = False, False  # set again by each main()
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
         """Load plugins, then run; errors become one line on stderr with an exit code."""
         args = list(sys.argv[1:] if args is None else args)
         self.invoked_args = args  # what `train --nproc` relaunches in each process
+        self.prepared = False  # plugins load when click reads -p (or lists commands without it)
+        self.debug = os.environ.get("MINIDL_DEBUG", "") not in ("", "0")  # or `minidl --debug`
         try:
-            self._prepare(_named_plugins(args))
-            result = super().main(args, prog_name or "minidl", complete_var,
-                                  standalone_mode=False, **extra)
+            with warnings.catch_warnings():  # minidl's own warnings: one `Warning: ...` line each
+                warnings.showwarning = _one_line_warnings(warnings.showwarning)
+                result = super().main(args, prog_name or "minidl", complete_var,
+                                      standalone_mode=False, **extra)
         except click.exceptions.Exit as exc:
             result = exc.exit_code
         except click.exceptions.NoArgsIsHelpError as exc:  # `minidl`, `minidl optim`: help, not an error
@@ -51,6 +59,10 @@ class MinidlGroup(click.Group):
             _fail(str(exc), 2)
         except DivergedError as exc:
             _fail(str(exc), 1)
+        except ComponentFailedError as exc:
+            if self.debug and exc.__cause__ is not None:
+                click.echo("".join(traceback.format_exception(exc.__cause__)).rstrip(), err=True)
+            _fail(str(exc), 1)
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code)
         except click.Abort:
@@ -58,6 +70,24 @@ class MinidlGroup(click.Group):
         if not standalone_mode:
             return result
         sys.exit(result if isinstance(result, int) else 0)
+
+    def prepare(self, named: Sequence[str] = ()) -> Plugins:
+        """Load the plugins (once per invocation) and add their commands; return them."""
+        if not self.prepared:
+            self._prepare(list(named))
+            self.prepared = True
+        assert self.plugins is not None
+        return self.plugins
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The commands, plugins' ones too (``minidl --help`` loads the plugins before -p is read)."""
+        self.prepare()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A command by name, plugins' ones too."""
+        self.prepare()
+        return super().get_command(ctx, cmd_name)
 
     def _prepare(self, named: list[str]) -> None:
         if self.plugins is None or named:
@@ -80,29 +110,36 @@ def _warn(failure: PluginFailure) -> None:
     click.echo(f"Warning: {failure}", err=True)
 
 
+def _one_line_warnings(show: Callable[..., None]) -> Callable[..., None]:
+    """``warnings.showwarning`` that prints a :class:`MinidlWarning` as one line; others as ``show`` does."""
+
+    def showwarning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, MinidlWarning):
+            click.echo(f"Warning: {message}", err=True)
+        else:
+            show(message, category, *args, **kwargs)
+
+    return showwarning
+
+
 def _fail(message: str, code: int) -> None:
     one_line = re.sub(r"\s*\n\s*", " ", message.strip())  # e.g. click's "Choose from:" lists
     click.echo(f"Error: {one_line}", err=True)
     sys.exit(code)
 
 
-def _named_plugins(args: list[str]) -> list[str]:
-    """The values of ``-p`` / ``--plugin`` given before the subcommand."""
-    named, i = [], 0
-    while i < len(args):
-        arg = args[i]
-        if arg in ("-p", "--plugin") and i + 1 < len(args):
-            named.append(args[i + 1])
-            i += 2
-            continue
-        if arg.startswith("--plugin="):
-            named.append(arg.split("=", 1)[1])
-        elif arg.startswith("-p") and len(arg) > 2 and not arg.startswith("--"):
-            named.append(arg[2:])
-        elif not arg.startswith("-"):
-            break  # the subcommand: its own options are not ours
-        i += 1
-    return named
+def _load_plugins(ctx: click.Context, param: click.Parameter, specs: tuple[str, ...] | None) -> tuple[str, ...]:
+    """``-p`` is eager: the plugins it names load as click reads it, before the subcommand is looked up."""
+    group = ctx.command
+    if isinstance(group, MinidlGroup):
+        ctx.obj = group.prepare(specs or ())
+    return specs or ()
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, debug: bool) -> bool:
+    if debug and isinstance(ctx.command, MinidlGroup):
+        ctx.command.debug = True
+    return debug
 
 
 def create_cli(plugins: Plugins | None = None) -> click.Group:
@@ -110,9 +147,12 @@ def create_cli(plugins: Plugins | None = None) -> click.Group:
 
     @click.group("minidl", cls=MinidlGroup, plugins=plugins, context_settings={"help_option_names": ["-h", "--help"]})
     @click.version_option(__version__, prog_name="minidl")
-    @click.option("-p", "--plugin", "plugin_specs", multiple=True, metavar="MODULE_OR_FILE",
+    @click.option("-p", "--plugin", "plugin_specs", multiple=True, metavar="MODULE_OR_FILE", is_eager=True,
+                  callback=_load_plugins, expose_value=False,
                   help="Load a plugin for this run: a module name or a .py file (repeatable).")
-    def cli(plugin_specs: tuple[str, ...]) -> None:
+    @click.option("--debug", is_flag=True, callback=_set_debug, expose_value=False,
+                  help="Show the full traceback when a component fails (also MINIDL_DEBUG=1).")
+    def cli() -> None:
         """minidl: train the d2l notebook's linear regression, and swap any part by name.
 
         \b
@@ -125,6 +165,7 @@ def create_cli(plugins: Plugins | None = None) -> click.Group:
     cli.add_command(show_command)
     cli.add_command(plugins_command)
     cli.add_command(plot_command)
+    cli.add_command(runs_command)
     cli._base_commands = dict(cli.commands)  # type: ignore[attr-defined]
     return cli
 

@@ -1,0 +1,54 @@
+"""Finding runs by what a user types: an id, a unique prefix of one, or the run's directory."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from minidl.errors import MinidlError
+from minidl.experiments.index import RUN_COLUMNS, RunIndex
+
+
+def find_runs(index: RunIndex, texts: Sequence[str], columns: Sequence[str] = RUN_COLUMNS) -> list[dict[str, Any]]:
+    """The rows of the runs named by ``texts``, in that order; one :class:`MinidlError` for any unknown."""
+    rows = index.runs(columns=list(dict.fromkeys(("id", "dir", *columns))))
+    return [_find(rows, text, index.root) for text in texts]
+
+
+def _find(rows: Sequence[dict[str, Any]], text: str, root: Path) -> dict[str, Any]:
+    by_id = {row["id"]: row for row in rows}
+    if text in by_id:
+        return by_id[text]
+    for candidate in {os.path.abspath(text), os.path.abspath(root / text)}:
+        match = [row for row in rows if row["dir"] == candidate]
+        if match:
+            return match[0]
+    prefixed = [row for row in rows if row["id"].startswith(text)]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    if prefixed:
+        raise MinidlError(f"run id {text!r} is ambiguous: it begins {', '.join(sorted(r['id'] for r in prefixed))}; "
+                          "give more digits")
+    raise MinidlError(f"unknown run {text!r} in {str(index_file(root))!r}; {_closest(rows, text)}")
+
+
+def _closest(rows: Sequence[dict[str, Any]], text: str) -> str:
+    names = {row["id"]: row["id"] for row in rows}
+    names.update({os.path.relpath(row["dir"]): row["id"] for row in rows})
+    close = difflib.get_close_matches(text, list(names), n=3, cutoff=0.3)
+    if close:
+        return "closest: " + ", ".join(f"{name} ({names[name]})" if names[name] != name else name for name in close)
+    if not rows:
+        return "the index holds no runs"
+    newest = sorted(rows, key=lambda row: row.get("started") or "", reverse=True)[:5]
+    return "newest: " + ", ".join(row["id"] for row in newest) + " (see minidl runs list)"
+
+
+def index_file(root: Path) -> Path:
+    """The database file of a runs root."""
+    from minidl.experiments.index import DB_NAME
+
+    return root / DB_NAME

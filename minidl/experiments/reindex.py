@@ -1,0 +1,126 @@
+"""``minidl runs reindex``: rebuild the run index from the run directories.
+
+Indexed: every run directory under the runs root, every directory the old index named
+(outside the root too) that still holds a run, and the directories given. A corrupt
+index, or another program's database, is moved aside (renamed, never deleted) first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from minidl.errors import MinidlError
+from minidl.experiments.index import DB_NAME, RunIndex, RunIndexError, runs_root
+from minidl.experiments.rundir import SWEEP_FILE, derived_id, find_run_dirs, is_run_dir, read_json, run_row
+
+MOVABLE = ("unreadable", "foreign")  # reasons an index is moved aside; a newer one is left alone
+
+
+@dataclass
+class Reindexed:
+    """What :func:`reindex` did."""
+
+    runs: int = 0
+    sweeps: int = 0
+    dropped: list[tuple[str, str]] = field(default_factory=list)  # (id, dir) whose directory is gone
+    skipped: list[str] = field(default_factory=list)  # one line per unreadable run directory
+    renamed: list[str] = field(default_factory=list)  # one line per run that shared another's id
+    moved_aside: Path | None = None  # where a broken index went
+
+
+def reindex(root: str | Path | None = None, extra: Sequence[str | Path] = ()) -> Reindexed:
+    """Rebuild the index of ``root`` (default: ``$MINIDL_RUNS``, else ``runs``); see the module."""
+    root = runs_root(root)
+    result = Reindexed()
+    known = _known_dirs(root, result)
+    with RunIndex.open(root) as index:
+        rows = _rows(_candidates(root, known, extra), result)
+        sweeps = _sweeps(root, rows)
+        result.dropped = [(run_id, directory) for run_id, directory in known
+                          if directory not in {row["dir"] for row in rows}]
+        index.replace_all(rows, sweeps)
+    result.runs, result.sweeps = len(rows), len(sweeps)
+    return result
+
+
+def _known_dirs(root: Path, result: Reindexed) -> list[tuple[str, str]]:
+    """The (id, dir) pairs of the current index; a broken index is moved aside instead."""
+    try:
+        with RunIndex.open(root) as index:
+            return index.ids_and_dirs()
+    except RunIndexError as exc:
+        if exc.reason not in MOVABLE:
+            raise
+        result.moved_aside = _move_aside(root / DB_NAME)
+        return []
+
+
+def _move_aside(path: Path) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    target = path.with_name(f"{path.name}.broken-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(f"{path}{suffix}")
+        if source.exists():
+            try:
+                source.rename(f"{target}{suffix}")
+            except OSError as exc:
+                raise MinidlError(f"cannot move the broken run index {str(source)!r} aside: {exc.strerror}") from None
+    return target
+
+
+def _candidates(root: Path, known: Iterable[tuple[str, str]], extra: Sequence[str | Path]) -> list[Path]:
+    found = dict.fromkeys(path.resolve() for path in find_run_dirs(root)) if root.is_dir() else {}
+    for _, directory in known:
+        if is_run_dir(Path(directory)):
+            found.setdefault(Path(directory), None)
+    for given in extra:
+        path = Path(given)
+        if not path.is_dir():
+            raise MinidlError(f"cannot index {str(path)!r}: no such directory")
+        for run_dir in find_run_dirs(path):
+            found.setdefault(run_dir.resolve(), None)
+    return list(found)
+
+
+def _rows(directories: Sequence[Path], result: Reindexed) -> list[dict[str, Any]]:
+    rows, seen = [], set()
+    for directory in directories:
+        try:
+            row = run_row(directory)
+        except MinidlError as exc:
+            result.skipped.append(f"{directory}: {exc}")
+            continue
+        if row["id"] in seen:  # a copied run directory: same id twice
+            new_id = derived_id(directory)
+            result.renamed.append(f"{directory} holds run id {row['id']} as another directory does; "
+                                  f"indexed as {new_id}")
+            row["id"] = new_id
+        seen.add(row["id"])
+        rows.append(row)
+    return rows
+
+
+def _sweeps(root: Path, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    directories = {Path(row["dir"]).parent for row in rows if row.get("sweep")}
+    if root.is_dir():
+        directories.update(path.parent.resolve() for path in root.rglob(SWEEP_FILE))
+    sweeps = []
+    for directory in sorted(directories):
+        try:
+            spec = read_json(directory / SWEEP_FILE)
+        except MinidlError:
+            continue
+        if isinstance(spec, dict) and spec.get("id"):
+            sweeps.append(sweep_row(directory, spec))
+    return sweeps
+
+
+def sweep_row(directory: Path, spec: dict[str, Any]) -> dict[str, Any]:
+    """The index row of a sweep from its ``sweep.json``."""
+    return {"id": str(spec["id"]), "dir": str(directory.resolve()), "created": spec.get("created"),
+            "sampler": spec.get("sampler"), "points": len(spec.get("points", [])), "spec": json.dumps(spec)}

@@ -1,0 +1,183 @@
+"""A run directory read back as a row of the run index: what ``runs reindex`` rebuilds from.
+
+Reads ``run.json`` (id, status, invocations), ``config.toml``, ``versions.json`` and
+``metrics.jsonl``; a directory a sweep trained (its parent holds ``sweep.json``) names
+the sweep. A run recorded before ids existed gets one derived from its path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from minidl.errors import MinidlError
+
+RUN_FILE, CONFIG_FILE, VERSIONS_FILE, METRICS_FILE = "run.json", "config.toml", "versions.json", "metrics.jsonl"
+SWEEP_FILE = "sweep.json"  # in a sweep's directory, beside its points
+STATUSES = ("running", "finished", "diverged", "interrupted", "failed")
+
+
+def is_run_dir(path: Path) -> bool:
+    """Whether ``path`` holds the records of ``minidl train --out``."""
+    return (path / RUN_FILE).is_file() and (path / CONFIG_FILE).is_file()
+
+
+def find_run_dirs(root: Path) -> Iterator[Path]:
+    """Every run directory under ``root`` (not inside another run, nor in hidden folders), sorted."""
+    if is_run_dir(root):
+        yield root
+        return
+    try:
+        children = sorted(child for child in root.iterdir() if child.is_dir() and not child.name.startswith("."))
+    except OSError:
+        return
+    for child in children:
+        yield from find_run_dirs(child)
+
+
+def now() -> str:
+    """The time as the index writes it: ISO 8601 UTC, milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def derived_id(path: Path) -> str:
+    """The id of a run whose ``run.json`` holds none: 8 hex digits of its absolute path's hash."""
+    return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file's content; :class:`MinidlError` naming the file when it is missing or broken."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise MinidlError(f"cannot read {str(path)!r}: {exc}") from None
+
+
+def run_row(path: Path) -> dict[str, Any]:
+    """The index row of run directory ``path``; :class:`MinidlError` naming a broken file."""
+    path = path.resolve()
+    info = read_json(path / RUN_FILE)
+    if not isinstance(info, dict):
+        raise MinidlError(f"{str(path / RUN_FILE)!r} is not a run record (a JSON object)")
+    config = _read_config(path / CONFIG_FILE)
+    records = _read_records(path / METRICS_FILE)
+    invocations = [entry for entry in info.get("invocations", []) if isinstance(entry, dict)]
+    last = invocations[-1] if invocations else {}
+    row = {
+        "id": str(info.get("id") or derived_id(path)), "dir": str(path), "sweep": sweep_of(path),
+        "started": invocations[0].get("started") if invocations else None, "ended": last.get("ended"),
+        "duration": duration(invocations), "command": json.dumps(last.get("command", [])),
+        "stop_reason": last.get("stop_reason"), "error": last.get("error"),
+        "config": json.dumps(config), "versions": _versions_text(path / VERSIONS_FILE), "updated": now(),
+        **config_fields(config), **metric_fields(records),
+    }
+    row["status"] = _status(info.get("status"), row)
+    return row
+
+
+def config_fields(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The index's columns taken from a resolved configuration (as read from TOML)."""
+    train = config.get("train", {})
+    fields: dict[str, Any] = {kind: config.get(kind, {}).get("name") for kind in ("dataset", "model", "loss",
+                                                                                "optimizer")}
+    lr = config.get("optimizer", {}).get("lr")
+    fields["lr"] = lr if isinstance(lr, (int, float)) and not isinstance(lr, bool) else None
+    fields.update({key: train.get(key) for key in ("batch_size", "epochs", "seed")})
+    return fields
+
+
+def metric_fields(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The index's metric columns from the per-epoch records: the last epoch's and each best."""
+    final = {key: finite(value) for key, value in records[-1].items()} if records else {}
+    best: dict[str, float] = {}
+    for record in records:
+        for key, value in record.items():
+            value = finite(value)
+            if key == "epoch" or not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            better = max if key.endswith("accuracy") else min
+            best[key] = better(best[key], value) if key in best else value
+    return {
+        "epochs_done": int(final.get("epoch", len(records))) if records else 0,
+        "final": json.dumps(final), "best": json.dumps(best),
+        "final_loss": final.get("loss"), "final_test_loss": final.get("test_loss"),
+        "best_loss": best.get("loss"), "best_test_loss": best.get("test_loss"),
+    }
+
+
+def finite(value: Any) -> Any:
+    """``value``, or None for a nan or infinite float (JSON and SQLite have no such numbers)."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def duration(invocations: Sequence[Mapping[str, Any]]) -> float | None:
+    """Seconds trained over every invocation; one still running counts until now."""
+    total, known = 0.0, False
+    for entry in invocations:
+        started = _time(entry.get("started"))
+        ended = _time(entry.get("ended")) or (datetime.now(UTC) if entry is invocations[-1] else None)
+        if started and ended:
+            total, known = total + max((ended - started).total_seconds(), 0.0), True
+    return round(total, 3) if known else None
+
+
+def sweep_of(path: Path) -> str | None:
+    """The id of the sweep whose directory holds run directory ``path``, if any."""
+    sweep_file = path.parent / SWEEP_FILE
+    if not sweep_file.is_file():
+        return None
+    try:
+        spec = read_json(sweep_file)
+    except MinidlError:
+        return None
+    return str(spec["id"]) if isinstance(spec, dict) and spec.get("id") else None
+
+
+def _status(recorded: Any, row: Mapping[str, Any]) -> str:
+    if recorded in STATUSES:
+        return str(recorded)
+    # recorded before statuses existed: finished when every epoch is there
+    epochs = row.get("epochs")
+    done = isinstance(epochs, int) and row["epochs_done"] >= epochs
+    return "finished" if done or row.get("stop_reason") else "interrupted"
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise MinidlError(f"cannot read {str(path)!r}: {exc}") from None
+
+
+def _read_records(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    records = []
+    try:
+        with open(path, encoding="utf-8") as file:
+            for line in file:
+                if line.strip():
+                    records.append(dict(json.loads(line)))
+    except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise MinidlError(f"cannot read {str(path)!r}: {exc}") from None
+    return records
+
+
+def _versions_text(path: Path) -> str | None:
+    try:
+        return json.dumps(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _time(text: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        return None

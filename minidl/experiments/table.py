@@ -1,0 +1,101 @@
+"""The table of ``minidl runs list`` (and of a sweep's end): plain text, aligned, one run a line."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+#: The index columns a listing reads (never the configuration or versions: they are large).
+LIST_COLUMNS = ("id", "status", "dataset", "model", "loss", "optimizer", "lr", "batch_size", "epochs",
+                "epochs_done", "final_loss", "final_test_loss", "duration", "dir", "sweep", "started", "final")
+MISSING = "missing"  # the status shown for a run whose directory no longer exists
+HEADERS = ("ID", "STATUS", "DATASET/MODEL/LOSS/OPTIMIZER", "LR", "BATCH", "EPOCHS", "LOSS", "TEST LOSS",
+           "TIME", "DIR")
+NUMERIC = {"LR", "BATCH", "EPOCHS", "LOSS", "TEST LOSS", "TIME"}
+
+
+def mark_missing(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows whose directory is gone; their status becomes :data:`MISSING` (the recorded one is kept)."""
+    missing = []
+    for row in rows:
+        if not os.path.isdir(row["dir"]):
+            row["recorded_status"], row["status"] = row["status"], MISSING
+            missing.append(row)
+    return missing
+
+
+def format_table(rows: Sequence[Mapping[str, Any]], extra: str | None = None) -> str:
+    """The runs as aligned text; ``extra`` adds a column of that metric of the last epoch."""
+    headers = [*HEADERS[:-1], *([extra.upper()] if extra else []), HEADERS[-1]]
+    lines = [[_cell(row, header, extra) for header in headers] for row in rows]
+    widths = [max(len(header), *(len(line[i]) for line in lines)) for i, header in enumerate(headers)]
+
+    def join(cells: Sequence[str]) -> str:
+        parts = [cell.rjust(width) if header in NUMERIC or header == (extra or "").upper() else cell.ljust(width)
+                 for cell, width, header in zip(cells, widths, headers)]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([join(headers), *(join(line) for line in lines)])
+
+
+def json_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The runs for ``--json``: the listed columns, the last epoch's record decoded."""
+    return [{**row, "final": json.loads(row["final"]) if row.get("final") else {}} for row in rows]
+
+
+def _cell(row: Mapping[str, Any], header: str, extra: str | None) -> str:
+    if header == "ID":
+        return str(row["id"])
+    if header == "STATUS":
+        return str(row["status"])
+    if header == "DATASET/MODEL/LOSS/OPTIMIZER":
+        return "/".join(str(row.get(kind) or "?") for kind in ("dataset", "model", "loss", "optimizer"))
+    if header == "LR":
+        return _number(row.get("lr"), "g")
+    if header == "BATCH":
+        return _number(row.get("batch_size"), "d")
+    if header == "EPOCHS":
+        done, total = row.get("epochs_done"), row.get("epochs")
+        return f"{done}/{total}" if done != total and total is not None else str(total if total is not None else "")
+    if header == "LOSS":
+        return _number(row.get("final_loss"), ".4g")
+    if header == "TEST LOSS":
+        return _number(row.get("final_test_loss"), ".4g")
+    if header == "TIME":
+        return format_duration(row.get("duration"))
+    if header == "DIR":
+        return short_path(row["dir"])
+    final = json.loads(row["final"]) if row.get("final") else {}
+    return _number(final.get(extra), ".4g")
+
+
+def _number(value: Any, spec: str) -> str:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "" if value is None else str(value)
+    return format(int(value) if spec == "d" else value, spec)
+
+
+def format_duration(seconds: Any) -> str:
+    """``0.42s``, ``12.3s``, ``4m05s``, ``2h03m``; empty when unknown."""
+    if not isinstance(seconds, (int, float)):
+        return ""
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def short_path(directory: str) -> str:
+    """``directory`` relative to the working directory when it is inside it, else absolute."""
+    try:
+        relative = os.path.relpath(directory)
+    except ValueError:  # another drive (Windows)
+        return directory
+    return directory if relative.startswith("..") else str(Path(relative))
