@@ -10,6 +10,10 @@ class MinidlError(ValueError):
     """Base of minidl's errors about input: a bad name, option, value or file."""
 
 
+class MinidlWarning(UserWarning):
+    """Base of minidl's warnings; the command line shows each as one ``Warning:`` line."""
+
+
 class UnknownComponentError(MinidlError):
     """A component name that no loaded plugin registered."""
 

@@ -46,6 +46,7 @@ class SyntheticLinear:
             )
         self.true_w, self.true_b = [float(v) for v in true_w], float(true_b)
         self.num_inputs, self.num_outputs = num_inputs, 1
+        self.label_kind = "real"  # compatibility declaration (minidl.compat)
         X, y = functional.synthetic_data(self.true_w, self.true_b, num_examples + num_test,
                                          noise_std=noise_std)
         self._splits = {"train": (X[:num_examples], y[:num_examples])}
@@ -85,8 +86,11 @@ class SyntheticLinear:
 class LinReg(nn.Module):
     """``X @ w + b`` with ``w`` (num_inputs, 1) from N(0, init_std) and ``b`` = 0."""
 
+    output_kind = "values"  # compatibility declaration (minidl.compat)
+
     def __init__(self, num_inputs: int, init_std: float = 0.01) -> None:
         super().__init__()
+        self.num_inputs = num_inputs
         self.w = nn.Parameter(torch.normal(0.0, init_std, (num_inputs, 1)))
         self.b = nn.Parameter(torch.zeros(1))
 
@@ -135,6 +139,8 @@ def _mean_and_grad_output(loss: Any, y_hat: torch.Tensor, y: torch.Tensor) -> tu
 
 class SquaredLoss:
     """Per-example ``(y_hat - y)**2 / 2``; stateless, with a closed-form derivative."""
+
+    label_kind, input_kind = "real", "values"  # compatibility declarations (minidl.compat)
 
     def __call__(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Per-example losses, shaped like ``y_hat``."""

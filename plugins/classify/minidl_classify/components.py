@@ -22,6 +22,8 @@ class ClassificationData(TensorData):
     ``text_labels`` names each class.
     """
 
+    label_kind = "class"  # compatibility declaration (minidl.compat)
+
     def __init__(self, component: str, train: tuple[torch.Tensor, torch.Tensor],
                  test: tuple[torch.Tensor, torch.Tensor] | None, text_labels: Sequence[str]) -> None:
         for _, y in (train, *([test] if test is not None else [])):
@@ -51,6 +53,8 @@ class SoftmaxRegression(nn.Module):
     """``softmax(X.view(-1, num_inputs) @ W + b)``: W (num_inputs, num_outputs) from
     N(0, 0.01), b zeros (section 3.6)."""
 
+    output_kind = "probabilities"  # compatibility declaration (minidl.compat)
+
     def __init__(self, num_inputs: int, num_outputs: int) -> None:
         super().__init__()
         check_sizes("model 'softmax-regression'", num_inputs=num_inputs, num_outputs=num_outputs)
@@ -66,6 +70,8 @@ class SoftmaxRegression(nn.Module):
 class MLPScratch(nn.Module):
     """``relu(X @ W1 + b1) @ W2 + b2``, weights from N(0, 0.01), biases zeros (section
     3.9); it outputs logits, as the book's."""
+
+    output_kind = "logits"  # compatibility declaration (minidl.compat)
 
     def __init__(self, num_inputs: int, num_outputs: int, num_hiddens: int) -> None:
         super().__init__()
@@ -98,9 +104,11 @@ class SoftmaxCrossEntropy:
     """
 
     name = "loss 'softmax-cross-entropy'"
+    label_kind = "class"  # compatibility declaration (minidl.compat); input_kind follows from_logits
 
     def __init__(self, from_logits: bool = False) -> None:
         self.from_logits = from_logits
+        self.input_kind = "logits" if from_logits else "probabilities"
 
     def __call__(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Per-example losses (n, 1)."""

@@ -55,6 +55,8 @@ def mlp_net(num_inputs: int, num_outputs: int, hidden: Sequence[int], activation
 class MSELoss(nn.Module):
     """Per-example mean squared error: ``nn.MSELoss(reduction='none')``, mean over outputs."""
 
+    label_kind, input_kind = "real", "values"  # compatibility declarations (minidl.compat)
+
     def __init__(self) -> None:
         super().__init__()
         self.loss = nn.MSELoss(reduction="none")
@@ -67,6 +69,8 @@ class MSELoss(nn.Module):
 
 class CrossEntropyLoss(nn.Module):
     """Per-example softmax cross-entropy: ``nn.CrossEntropyLoss(reduction='none')``."""
+
+    label_kind, input_kind = "class", "logits"  # compatibility declarations (minidl.compat)
 
     def __init__(self) -> None:
         super().__init__()
@@ -83,6 +87,8 @@ class SyntheticLinearLoader(TorchData):
     The ``synthetic-linear`` dataset's draws and checks (the same data for the same
     seed), served through ``torch.utils.data`` instead of tensors.
     """
+
+    label_kind = "real"  # compatibility declaration (minidl.compat)
 
     def __init__(self, num_examples: int, num_inputs: int, true_w: Sequence[float],
                  true_b: float, noise_std: float, num_test: int = 0) -> None:

@@ -30,6 +30,8 @@ class PolynomialData(TensorData):
     Features are ``[x, x^2, ..., x^degree]`` (n, degree); labels (n, 1).
     """
 
+    label_kind = "real"  # compatibility declaration (minidl.compat)
+
     def __init__(self, n_train: int, n_test: int, true_w: Sequence[float], true_b: float,
                  degree: int, noise_std: float) -> None:
         _check_sizes("polynomial", n_train, n_test)
@@ -48,6 +50,8 @@ class PolynomialData(TensorData):
 
 class HighDimLinearData(TensorData):
     """Features (n, num_inputs) from N(0, 1); labels ``X @ w + true_b`` + noise, w all true_w."""
+
+    label_kind = "real"  # compatibility declaration (minidl.compat)
 
     def __init__(self, n_train: int, n_test: int, num_inputs: int, true_w: float, true_b: float,
                  noise_std: float) -> None:

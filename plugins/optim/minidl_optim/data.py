@@ -79,6 +79,8 @@ def load_airfoil(path: str | os.PathLike[str] | None = None) -> tuple[torch.Tens
 class Airfoil(TensorData):
     """Standardised airfoil data: 1500 examples, 5 features, 1 label (``(n,)``, as the book)."""
 
+    label_kind = "real"  # compatibility declaration (minidl.compat)
+
     def __init__(self, path: str | None = None) -> None:
         features, labels = load_airfoil(path)
         super().__init__(features, labels)
