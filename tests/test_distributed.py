@@ -1,12 +1,16 @@
 """Data-parallel training (minidl.distributed): 2 processes on the CPU with gloo.
 
 The oracle: one process with batch 2B. Jobs run through :func:`minidl.distributed.launch`
-(torch's elastic launcher); the workers are this file run as a script (see the bottom).
+(torch's elastic launcher); the workers are this file run as a script (see the bottom),
+or the ``minidl`` console script. Faults are injected by the test-only plugin
+``tests/fixtures/ddp_faults.py``, never by minidl itself.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +29,9 @@ from minidl.run import build
 
 B = 10  # per-process batch size
 WORKER = [sys.executable, str(Path(__file__).resolve())]
+MINIDL = str(Path(sys.executable).with_name("minidl"))
+FAULTS = Path(__file__).resolve().parent / "fixtures" / "ddp_faults.py"  # the test-only fault plugin
+FAIL_RANK_VAR, FAIL_STEP_VAR, FAIL_MODE_VAR = "MINIDL_DDP_FAIL_RANK", "MINIDL_DDP_FAIL_STEP", "MINIDL_DDP_FAIL_MODE"
 
 
 # -- components used by the jobs (registered in the workers and in this process) ----------
@@ -301,8 +308,8 @@ def seconds_since_written(path: Path) -> float:
 @pytest.mark.slow
 def test_a_rank_that_crashes_ends_the_job_naming_it_and_the_checkpoint_survives(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(distributed.FAIL_RANK_VAR, "1")
-    monkeypatch.setenv(distributed.FAIL_STEP_VAR, "7")  # epoch 2, step 2
+    monkeypatch.setenv(FAIL_RANK_VAR, "1")
+    monkeypatch.setenv(FAIL_STEP_VAR, "7")  # epoch 2, step 2
     monkeypatch.setenv(distributed.TIMEOUT_VAR, "120")  # what ends the job is not the timeout
     messages: list[str] = []
     code = distributed.launch(2, ["fault", str(tmp_path)], program=WORKER, echo=messages.append)
@@ -318,14 +325,81 @@ def test_a_rank_that_crashes_ends_the_job_naming_it_and_the_checkpoint_survives(
 
 @pytest.mark.slow
 def test_a_rank_that_hangs_ends_the_job_within_the_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(distributed.FAIL_RANK_VAR, "1")
-    monkeypatch.setenv(distributed.FAIL_STEP_VAR, "7")
-    monkeypatch.setenv(distributed.FAIL_MODE_VAR, "hang")
+    monkeypatch.setenv(FAIL_RANK_VAR, "1")
+    monkeypatch.setenv(FAIL_STEP_VAR, "7")
+    monkeypatch.setenv(FAIL_MODE_VAR, "hang")
     monkeypatch.setenv(distributed.TIMEOUT_VAR, "3")
     messages: list[str] = []
     code = distributed.launch(2, ["fault", str(tmp_path)], program=WORKER, echo=messages.append)
     assert seconds_since_written(tmp_path / "ckpt.pt") < 3 + 12
     assert code != 0 and messages[0].startswith("Error: rank 0 failed")  # rank 0 timed out waiting
+
+
+def minidl_train(*args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    """``minidl ARGS`` in a real process with the built-in plugins only (plus ``env``)."""
+    full_env = {k: v for k, v in os.environ.items() if k != "MINIDL_DEBUG"} | {"MINIDL_LOAD_PLUGINS": "", **env}
+    return subprocess.run([MINIDL, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=300)
+
+
+@pytest.mark.slow
+def test_a_failed_rank_is_one_line_naming_it_and_its_own_error(tmp_path: Path) -> None:
+    args = ("-p", str(FAULTS), "train", "--nproc", "2", "--epochs", "3", "--batch-size", "5")
+    fault = {FAIL_RANK_VAR: "1", FAIL_STEP_VAR: "3"}
+    result = minidl_train(*args, **fault)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr  # the other rank's gloo traceback: not here
+    assert result.stderr.startswith("Error: rank 1 failed (exit code 1): "), result.stderr
+    assert "RuntimeError: injected fault on rank 1 at epoch 1, step 3" in result.stderr
+    assert "the job stopped the other ranks (0)" in result.stderr
+    for noise in ("Traceback", "Connection", "To enable traceback"):
+        assert noise not in result.stderr
+    debug = minidl_train(*args, **fault, MINIDL_DEBUG="1")  # everything, for --debug
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr and debug.stderr.rstrip().splitlines()[-1].startswith("Error: rank 1 failed")
+
+
+# -- the working directory is never on a worker's path (issue 14.1) ---------------------------
+PLANTED_MODULE = "import pathlib; pathlib.Path(__file__).with_name('PWNED-' + __name__).write_text('ran')\n"
+
+
+def plant(folder: Path) -> Path:
+    """A hostile working directory: a ``tomllib.py`` shadowing the standard module and a
+    ``*.dist-info`` whose ``minidl`` entry point is a plugin module there; each, if ever
+    imported, writes ``PWNED-<module>`` beside itself. Returns a TOML config to train with."""
+    (folder / "tomllib.py").write_text(PLANTED_MODULE)
+    (folder / "evil_plugin.py").write_text(PLANTED_MODULE)
+    info = folder / "evil-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n\n")
+    (info / "entry_points.txt").write_text("[minidl]\nevil = evil_plugin\n")
+    config = folder / "run.toml"  # reading it imports tomllib in every process
+    config.write_text("[train]\nepochs = 1\nbatch_size = 5\n")
+    return config
+
+
+def test_the_planted_files_do_run_where_the_working_directory_is_on_the_path(tmp_path: Path) -> None:
+    plant(tmp_path)  # the control: `python -m minidl.cli` (the old worker command) imports both
+    subprocess.run([sys.executable, "-m", "minidl.cli", "plugins"], cwd=tmp_path, capture_output=True,
+                   env={**os.environ, "MINIDL_LOAD_PLUGINS": "evil"}, timeout=120)
+    subprocess.run([sys.executable, "-c", "import tomllib"], cwd=tmp_path, timeout=60)
+    assert {p.name for p in tmp_path.glob("PWNED-*")} == {"PWNED-evil_plugin", "PWNED-tomllib"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nproc", [None, "2"], ids=["single-process", "nproc-2"])
+def test_nothing_in_the_working_directory_runs(tmp_path: Path, nproc: str | None) -> None:
+    config = plant(tmp_path)
+    result = subprocess.run([MINIDL, "train", "--config", str(config), *(["--nproc", nproc] if nproc else [])],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("MINIDL_")})
+    assert result.returncode == 0, result.stderr
+    assert "epoch 1" in result.stdout
+    assert not list(tmp_path.glob("PWNED-*")), result.stderr
+
+
+def test_workers_start_with_the_working_directory_off_their_path() -> None:
+    command = distributed.worker_command()
+    assert command[:2] == [sys.executable, "-P"] and command[-2:] == ["-m", "minidl.cli"]
 
 
 # -- the workers -----------------------------------------------------------------------------
@@ -354,7 +428,9 @@ def _equivalence_worker(out: Path) -> None:
 
 
 def _fault_worker(out: Path) -> None:
-    distributed.train_worker(fault_config(out / "ckpt.pt"), test_plugins(), verbose=False)
+    plugins = test_plugins()
+    plugins.load_named([str(FAULTS)])  # what MINIDL_DDP_FAIL_* ask for
+    distributed.train_worker(fault_config(out / "ckpt.pt"), plugins, verbose=False)
 
 
 if __name__ == "__main__":
