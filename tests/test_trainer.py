@@ -114,9 +114,10 @@ class NanAt:
 @pytest.mark.parametrize("value", [math.nan, math.inf])
 def test_loss_becoming_nan_stops_at_that_epoch_and_step(plugins, value):
     run = build(config(dataset={"num_examples": 100}, epochs=3), plugins)
-    # Calls 1-10 are epoch 1's steps, 11 its evaluation; call 14 is epoch 2, step 3.
+    # Call 1 is the compatibility check's dry run (minidl.compat), calls 2-11 epoch 1's steps,
+    # 12 its evaluation; call 15 is epoch 2, step 3.
     with pytest.raises(DivergedError, match=r"epoch 2, step 3\b") as caught:
-        run.trainer.fit(run.model, run.dataset, NanAt(14, value), run.optimizer)
+        run.trainer.fit(run.model, run.dataset, NanAt(15, value), run.optimizer)
     assert (caught.value.epoch, caught.value.step) == (2, 3)
     assert run.trainer.history["epoch"] == [1]
     assert math.isfinite(run.trainer.history[0]["loss"])
@@ -376,7 +377,10 @@ def test_cuda_unavailable_raises_before_training(plugins, device):
 
 @pytest.mark.parametrize("device", ["tpu", "gpu", "CPU", ""])
 def test_bad_device_string_raises_naming_it(plugins, device):
-    run = build(config(device=device), plugins)
+    with pytest.raises(MinidlError, match=f"unknown device {device!r}; accepted: cpu"):
+        build(config(device=device), plugins)  # the configuration's check, before anything is built
+    run = build(config(), plugins)
+    run.trainer.device_name = device  # a Trainer made by hand checks it too
     with pytest.raises(MinidlError) as caught:
         run.fit()
     assert repr(device) in str(caught.value) and "cpu" in str(caught.value)
@@ -397,7 +401,7 @@ def test_bad_train_settings_raise_before_training(plugins, setting, value):
 
 @pytest.mark.parametrize("lr", [math.nan, math.inf, -math.inf, 0, 0.0, -1, -1.0])
 def test_bad_learning_rate_raises_through_config(plugins, lr):
-    with pytest.raises(MinidlError, match="learning rate") as caught:
+    with pytest.raises(MinidlError, match="optimizer 'sgd': option 'lr' must be") as caught:
         build(config(lr=lr), plugins)
     assert repr(lr) in str(caught.value)
 
@@ -406,7 +410,7 @@ def test_bad_learning_rate_raises_through_config(plugins, lr):
 def test_bad_learning_rate_raises_from_a_set_string(plugins, text):
     cfg = RunConfig()
     cfg.apply(f"optimizer.lr={text}")
-    with pytest.raises(MinidlError, match="learning rate"):
+    with pytest.raises(MinidlError, match="option 'lr' must be"):
         build(cfg, plugins)
 
 
@@ -418,8 +422,9 @@ def test_bad_learning_rate_raises_through_fit(plugins, lr, kind):
     if kind == "torch":
         optimizer = torch.optim.SGD(run.model.parameters(), lr=0.1)
         optimizer.param_groups[0]["lr"] = lr
-    else:
-        optimizer = plugins.registry.build("optimizer", "sgd", {"lr": lr}, params=list(run.model.parameters()))
+    else:  # the option refuses it (test above); a library user may still change param_groups
+        optimizer = plugins.registry.build("optimizer", "sgd", {"lr": 0.1}, params=list(run.model.parameters()))
+        optimizer.param_groups[0]["lr"] = lr
     with pytest.raises(MinidlError, match=repr(lr)):
         run.trainer.fit(run.model, run.dataset, run.loss, optimizer)
     assert_params_equal(start, params(run.model))
