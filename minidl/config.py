@@ -1,37 +1,57 @@
 """A run's configuration: which components, their options, and the training settings.
 
-Read from TOML (a table per component, ``[train]``, ``[callback.NAME]``), overridden by
-``KIND.OPTION=VALUE`` pairs, resolved against the registry (every option filled and
-typed), and written back as TOML that reads back to the same configuration.
+Read from TOML (a table per component, ``[train]``, ``[callback.NAME]``), layered with
+flags (:meth:`RunConfig.with_flags`) and ``KIND.OPTION=VALUE`` pairs, resolved against
+the registry (every option filled, typed and range-checked, once), and written back as
+TOML that reads back to the same configuration, or as plain data (:meth:`RunConfig.to_dict`).
+Values stay as given (strings from the command line, numbers from TOML) until
+:meth:`RunConfig.resolve`; the ``[train]`` settings are options like a component's,
+declared by :class:`TrainSettings`'s annotations.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import math
 import tomllib
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from minidl.errors import MinidlError, OptionError
+from minidl.options import Ge, Lt, Option, options_of, resolve_options
 from minidl.registry import Registry
-from minidl.trainer import check_hyperparameters, check_learning_rate
+from minidl.trainer import check_device
 
 COMPONENT_KINDS = ("dataset", "model", "loss", "optimizer")
 DEFAULT_NAMES = {"dataset": "synthetic-linear", "model": "linreg", "loss": "squared", "optimizer": "sgd"}
+RESUMABLE = ("train.epochs", "train.device")  # the settings a resumed run may change
 
 
 @dataclass
 class TrainSettings:
-    """The ``[train]`` table."""
+    """The ``[train]`` table: values as given until :meth:`RunConfig.resolve` checks them.
 
-    epochs: int = 3  # total epochs, also after a resume
-    batch_size: int = 10  # examples per minibatch (per process under ddp)
-    seed: int = 0  # data, initial parameters and shuffling order
-    device: str = "cpu"  # cpu, cuda, cuda:N or auto
-    metrics: list[str] = field(default_factory=list)  # metric names, computed per split
+    Args:
+        epochs: total epochs, also after a resume
+        batch_size: examples per minibatch (per process under ddp)
+        seed: seeds the data, initial parameters and shuffling order
+        device: cpu, cuda, cuda:N or auto
+        metrics: metric names, computed on every split each epoch
+    """
+
+    epochs: Annotated[int, Ge(0)] = 3
+    batch_size: Annotated[int, Ge(1)] = 10
+    seed: Annotated[int, Ge(0), Lt(2**63)] = 0
+    device: str = "cpu"
+    metrics: list[str] = field(default_factory=list)
+
+
+#: The ``[train]`` settings as options: parsed and checked like any component's.
+TRAIN_OPTIONS: list[Option] = options_of(TrainSettings)
 
 
 @dataclass
@@ -44,7 +64,7 @@ class ComponentConfig:
 
 @dataclass
 class RunConfig:
-    """Everything that defines a run; ``resolve`` fills in every default."""
+    """Everything that defines a run; ``resolve`` fills in and checks every value."""
 
     dataset: ComponentConfig = field(default_factory=lambda: ComponentConfig(DEFAULT_NAMES["dataset"]))
     model: ComponentConfig = field(default_factory=lambda: ComponentConfig(DEFAULT_NAMES["model"]))
@@ -52,10 +72,12 @@ class RunConfig:
     optimizer: ComponentConfig = field(default_factory=lambda: ComponentConfig(DEFAULT_NAMES["optimizer"]))
     train: TrainSettings = field(default_factory=TrainSettings)
     callbacks: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> options, in order
+    # True on what resolve() returns: build() trusts it; the changing methods below clear it
+    resolved: bool = field(default=False, compare=False, repr=False)
 
     def component(self, kind: str) -> ComponentConfig:
         """The dataset, model, loss or optimizer entry."""
-        return getattr(self, kind)
+        return getattr(self, kind)  # type: ignore[no-any-return]
 
     def copy(self) -> RunConfig:
         """A deep copy."""
@@ -66,13 +88,17 @@ class RunConfig:
         """Choose another component; options given for the previous one are dropped."""
         if self.component(kind).name != name:
             setattr(self, kind, ComponentConfig(name))
+            self.resolved = False
 
     def set_train(self, key: str, value: Any) -> None:
-        """Set a ``[train]`` setting, checking its type."""
-        kinds = {f.name: f.type for f in fields(TrainSettings)}
-        if key not in kinds:
-            raise OptionError(f"train has no setting {key!r}; its settings: {', '.join(kinds)}")
-        setattr(self.train, key, _coerce_train(key, value))
+        """Set a ``[train]`` setting; its value is checked when the configuration is resolved."""
+        names = [option.name for option in TRAIN_OPTIONS]
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise OptionError(f"train has no setting {key!r}; its settings: {', '.join(names)}{hint}")
+        setattr(self.train, key, value)
+        self.resolved = False
 
     def apply(self, assignment: str) -> None:
         """Apply one ``KIND.OPTION=VALUE`` (or ``callback.NAME.OPTION=VALUE``)."""
@@ -84,10 +110,11 @@ class RunConfig:
                 f"{', '.join((*COMPONENT_KINDS, 'train'))} or callback.NAME.OPTION=VALUE"
             )
         kind, value = parts[0], value.strip()
+        self.resolved = False
         if kind == "callback" and len(parts) == 3:
             self.callbacks.setdefault(parts[1], {})[parts[2]] = value
         elif kind == "train" and len(parts) == 2:
-            self.set_train(parts[1], _parse_train(parts[1], value))
+            self.set_train(parts[1], value)
         elif kind in COMPONENT_KINDS and len(parts) == 2:
             if parts[1] == "name":
                 self.set_name(kind, value)
@@ -99,35 +126,121 @@ class RunConfig:
                 f"{', '.join(COMPONENT_KINDS)}, train, callback.NAME"
             )
 
+    def with_flags(self, *, assignments: Iterable[str] = (), metrics: Iterable[str] = (),
+                   callbacks: Iterable[str] = (), lr: Any = None, **flags: Any) -> RunConfig:
+        """A copy with the command line's layers applied, lowest first: component names
+        (``dataset=``, ``model=``, ``loss=``, ``optimizer=``), callbacks and metrics, the
+        ``KIND.OPTION=VALUE`` assignments, then ``lr`` and the ``[train]`` settings
+        (``epochs``, ``batch_size``, ``seed``, ``device``). None means "not given"; values
+        may be strings, as typed: they are checked once, by :meth:`resolve`.
+        """
+        config = self.copy()
+        for kind in COMPONENT_KINDS:
+            if flags.get(kind):
+                config.set_name(kind, flags.pop(kind))
+            flags.pop(kind, None)
+        for name in callbacks:
+            config.callbacks.setdefault(name, {})
+        for metric in metrics:
+            if isinstance(config.train.metrics, list) and metric not in config.train.metrics:
+                config.train.metrics.append(metric)  # a bad [train] metrics value is reported by resolve
+        for assignment in assignments:
+            config.apply(assignment)
+        if lr is not None:
+            config.optimizer.options["lr"] = lr
+        for key, value in flags.items():
+            if value is not None:
+                config.set_train(key, value)
+        config.resolved = False
+        return config
+
     # -- resolution ----------------------------------------------------------------------
     def resolve(self, registry: Registry) -> RunConfig:
-        """Return a copy with names checked and every option typed and filled in."""
-        check_hyperparameters(self.train.epochs, self.train.batch_size)
+        """Return a copy with names checked and every option typed, range-checked and filled in.
+
+        Each value is checked here, once; a configuration that is already resolved is
+        returned (as a copy) as it is.
+        """
         resolved = self.copy()
+        if self.resolved:
+            return resolved
+        resolved.train = TrainSettings(**resolve_options("train", TRAIN_OPTIONS, vars(self.train)))
+        check_device(resolved.train.device)
         for kind in COMPONENT_KINDS:
             entry = resolved.component(kind)
             entry.options = registry.get(kind, entry.name).resolve(entry.options)
-        if "lr" in resolved.optimizer.options:
-            check_learning_rate(resolved.optimizer.options["lr"])
         for name in resolved.train.metrics:
             registry.get("metric", name)
         resolved.callbacks = {name: registry.get("callback", name).resolve(options)
                               for name, options in resolved.callbacks.items()}
+        resolved.resolved = True
         return resolved
 
-    # -- TOML ----------------------------------------------------------------------------
-    def to_toml(self) -> str:
-        """The configuration as TOML that :func:`from_toml` reads back unchanged."""
-        lines = ["[train]"]
-        lines += [f"{k} = {_toml_value(v)}" for k, v in vars(self.train).items()]
+    # -- plain data and TOML -------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as plain data, table by table as in TOML: ``{"train": {...},
+        "dataset": {"name": ..., OPTION: VALUE}, ..., "callback": {NAME: {...}}}``; options
+        set to None are left out (TOML has no null), ``callback`` only when there are some."""
+        data: dict[str, Any] = {"train": _plain(vars(self.train))}
         for kind in COMPONENT_KINDS:
             entry = self.component(kind)
-            lines += ["", f"[{kind}]", f"name = {_toml_value(entry.name)}"]
-            lines += [f"{k} = {_toml_value(v)}" for k, v in entry.options.items() if v is not None]
-        for name, options in self.callbacks.items():
+            data[kind] = {"name": entry.name, **_plain(entry.options)}
+        if self.callbacks:
+            data["callback"] = {name: _plain(options) for name, options in self.callbacks.items()}
+        return data
+
+    def to_toml(self) -> str:
+        """The configuration as TOML that :func:`from_toml` reads back unchanged."""
+        data = self.to_dict()
+        lines = ["[train]"] + [f"{k} = {_toml_value(v)}" for k, v in data["train"].items()]
+        for kind in COMPONENT_KINDS:
+            lines += ["", f"[{kind}]"] + [f"{k} = {_toml_value(v)}" for k, v in data[kind].items()]
+        for name, options in data.get("callback", {}).items():
             lines += ["", f"[callback.{_toml_key(name)}]"]
-            lines += [f"{k} = {_toml_value(v)}" for k, v in options.items() if v is not None]
+            lines += [f"{k} = {_toml_value(v)}" for k, v in options.items()]
         return "\n".join(lines) + "\n"
+
+
+def configure(config: RunConfig, assignments: Iterable[str] = (), **flags: Any) -> RunConfig:
+    """``config.with_flags(assignments=assignments, **flags)``: the command line's layering."""
+    return config.with_flags(assignments=assignments, **flags)
+
+
+def check_resume_compatible(saved: RunConfig, new: RunConfig, state: Mapping[str, Any], *,
+                            where: str = "the run directory") -> None:
+    """Refuse to resume ``saved`` (trained to ``state["epoch"]``) as ``new``: both resolved.
+
+    Only ``train.epochs`` and ``train.device`` may differ, and the epochs not below the
+    ones already done; raises :class:`~minidl.errors.MinidlError` naming what changed.
+    """
+    if not (saved.resolved and new.resolved):
+        raise TypeError("check_resume_compatible compares resolved configurations: resolve both first")
+    before, after = flatten(saved.to_dict()), flatten(new.to_dict())
+    changed = sorted(key for key in before.keys() | after.keys()
+                     if key not in RESUMABLE and before.get(key) != after.get(key))
+    if changed:
+        raise MinidlError(f"--resume continues the saved run: only --epochs and --device may change, "
+                          f"not {', '.join(changed)}")
+    done = int(state["epoch"])
+    if new.train.epochs < done:
+        raise MinidlError(f"the run in {where!r} has already trained {done} epochs; "
+                          f"--epochs is the new total: give {done} or more")
+
+
+def flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested tables as one level: ``{"train": {"epochs": 3}}`` -> ``{"train.epochs": 3}``."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def _plain(options: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: list(value) if isinstance(value, tuple) else copy.deepcopy(value)
+            for key, value in options.items() if value is not None}
 
 
 def from_toml(text: str, source: str = "<config>") -> RunConfig:
@@ -172,28 +285,6 @@ def _table(value: Any, source: str, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise MinidlError(f"{source}: [{name}] must be a table, got {value!r}")
     return value
-
-
-def _parse_train(key: str, text: str) -> Any:
-    if key == "metrics":
-        return [item.strip() for item in text.strip("[]").split(",") if item.strip()]
-    if key in ("epochs", "batch_size", "seed"):
-        try:
-            return int(text)
-        except ValueError:
-            raise OptionError(f"train.{key}: cannot read {text!r} as int") from None
-    return text
-
-
-def _coerce_train(key: str, value: Any) -> Any:
-    expected: dict[str, type[Any]] = {"epochs": int, "batch_size": int, "seed": int, "device": str,
-                                 "metrics": list}
-    kind = expected.get(key, object)
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise OptionError(f"train.{key}: {value!r} is not a valid {kind.__name__}")
-    if key == "seed" and not 0 <= value < 2**63:
-        raise OptionError(f"train.seed: {value!r} is out of range; accepted: 0 to 2**63 - 1")
-    return list(map(str, value)) if key == "metrics" else value
 
 
 def _toml_key(key: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from minidl.first_party import first_party_source
+
 
 class MinidlError(ValueError):
     """Base of minidl's errors about input: a bad name, option, value or file."""
@@ -21,7 +23,13 @@ class UnknownComponentError(MinidlError):
         names = sorted(available)
         message = f"unknown {kind} {name!r}; available: {', '.join(names) or '(none)'}"
         close = difflib.get_close_matches(name, names, n=1)
-        if close:
+        source = first_party_source(kind, name)
+        if source is not None:
+            distribution, folder = source
+            message += (f"; {kind} {name!r} comes with the first-party plugin {distribution}, not loaded: "
+                        f"install it with `pip install ./{folder}` in a minidl checkout "
+                        f"(or `pip install -r requirements.txt` for all of them)")
+        elif close:
             message += f" (did you mean {close[0]!r}?)"
         super().__init__(message)
         self.kind, self.name, self.available = kind, name, names
@@ -37,6 +45,13 @@ class PluginError(MinidlError):
 
 class CheckpointError(MinidlError):
     """A checkpoint that is missing, truncated, corrupted or does not fit the model."""
+
+
+class ComponentFailedError(RuntimeError):
+    """A component or callback raised during training: names it, its plugin and the error.
+
+    The original exception is ``__cause__`` (shown by ``minidl --debug``).
+    """
 
 
 class DivergedError(RuntimeError):

@@ -10,6 +10,8 @@ upper bound is capped at :data:`INT_CAP` (and below at ``-INT_CAP``). Nothing he
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import inspect
 import json
 import math
@@ -192,14 +194,25 @@ def options_of(factory: Callable[..., Any], injected: Iterable[str] = ()) -> lis
     skip = set(injected)
     helps = _docstring_args(inspect.getdoc(factory) or "")
     hints = _hints(factory)
+    defaults = _dataclass_defaults(factory)
     options = []
     for param in inspect.signature(factory).parameters.values():
         if param.name in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
-        hint = hints.get(param.name, type(param.default) if param.default is not _MISSING else str)
+        default = defaults.get(param.name, param.default)
+        hint = hints.get(param.name, type(default) if default is not _MISSING else str)
         kind, constraints = _split_annotated(hint)
-        options.append(Option(param.name, kind, param.default, helps.get(param.name, ""), constraints))
+        options.append(Option(param.name, kind, default, helps.get(param.name, ""), constraints))
     return options
+
+
+def _dataclass_defaults(factory: Callable[..., Any]) -> dict[str, Any]:
+    """A dataclass's defaults, ``default_factory`` ones called (its signature shows a sentinel)."""
+    if not (isinstance(factory, type) and dataclasses.is_dataclass(factory)):
+        return {}
+    return {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            for f in dataclasses.fields(factory)
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
 
 
 def summary_of(factory: Callable[..., Any]) -> str:
@@ -227,7 +240,7 @@ def resolve_options(
         elif option.required:
             raise OptionError(f"{component} needs option {option.name!r} ({option.type_name})")
         else:
-            values[option.name] = option.default
+            values[option.name] = copy.copy(option.default)  # a list default is never shared
     return values
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from minidl.errors import PluginError, UnknownComponentError
+from minidl.memory import check_estimate
 from minidl.options import Option, options_of, resolve_options, summary_of
 
 #: The kinds of component and the hook through which plugins register each.
@@ -102,11 +103,23 @@ class Registry:
         """Build a component from its name and options.
 
         ``injected`` values (``params`` for optimizers, ``num_inputs`` for models) are
-        passed when the factory takes them and the user left them unset.
+        passed when the factory takes them and the user left them unset. A factory with an
+        ``estimate_bytes(options)`` attribute is refused, before it runs, when the estimate
+        exceeds the memory available (:mod:`minidl.memory`).
         """
         component = self.get(kind, name)
-        values = component.resolve(options or {})
+        return self._create(component, component.resolve(options or {}), injected)
+
+    def build_resolved(self, kind: str, name: str, values: Mapping[str, Any], **injected: Any) -> Any:
+        """Build from options :meth:`Component.resolve` (or ``RunConfig.resolve``) already
+        checked and filled in: as :meth:`build`, without checking them a second time."""
+        return self._create(self.get(kind, name), dict(values), injected)
+
+    def _create(self, component: Component, values: dict[str, Any], injected: Mapping[str, Any]) -> Any:
         for key, value in injected.items():
-            if key in INJECTED.get(kind, ()) or values.get(key, 0) is None:
+            if key in INJECTED.get(component.kind, ()) or values.get(key, 0) is None:
                 values[key] = value
+        estimate = getattr(component.factory, "estimate_bytes", None)
+        if callable(estimate):
+            check_estimate(component.label, estimate, values)
         return component.factory(**values)

@@ -7,12 +7,13 @@ and a :class:`~minidl.Trainer`; ``run.fit()`` trains.
 from __future__ import annotations
 
 import random
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from minidl.config import RunConfig
-from minidl.errors import OptionError
+from minidl.errors import MinidlError, OptionError
 from minidl.plugins import Plugins, get_plugins
 from minidl.trainer import History, Trainer
 
@@ -42,6 +43,52 @@ class Run:
         """Train (continuing from ``resume``, a trainer state, when given)."""
         return self.trainer.fit(self.model, self.dataset, self.loss, self.optimizer, resume=resume)
 
+    def blame(self, exc: BaseException) -> str:
+        """One line naming the component or callback that raised ``exc`` during training:
+        ``model 'x' from plugin 'y' raised ValueError: ...``.
+
+        Found from the traceback, innermost frame first: a frame whose ``self`` is one of
+        the run's components, else a frame in the module that defines one of their classes.
+        Costs nothing until something raises.
+        """
+        error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        suspects = self._suspects()
+        by_id = {id(obj): label for obj, label in suspects}
+        modules: dict[str, set[str]] = {}
+        for obj, label in suspects:
+            modules.setdefault(type(obj).__module__, set()).add(label)
+        by_module = {module: next(iter(labels)) for module, labels in modules.items()
+                     if len(labels) == 1 and not module.startswith(("torch.", "builtins"))}  # unambiguous only
+        frames = list(traceback.walk_tb(exc.__traceback__))
+        for frame, _ in reversed(frames):
+            label: str | None = by_id.get(id(frame.f_locals.get("self")))
+            if label is None:
+                label = by_module.get(frame.f_globals.get("__name__", ""))
+            if label is not None:
+                return f"{label} raised {error}"
+        return f"training raised {error}"
+
+    def _suspects(self) -> list[tuple[Any, str]]:
+        """The run's components and callbacks with ``kind 'name' from plugin 'p'``."""
+        registry = self.trainer.plugins.registry
+        config = self.config
+        named: list[tuple[Any, str, str]] = [
+            (self.model, "model", config.model.name), (self.loss, "loss", config.loss.name),
+            (self.optimizer, "optimizer", config.optimizer.name), (self.dataset, "dataset", config.dataset.name),
+            (getattr(self.trainer, "data", None), "dataset", config.dataset.name),
+            *((metric, "metric", name) for name, metric in self.trainer.metrics.items()),
+            *((callback, "callback", name) for name, callback in zip(config.callbacks, self.trainer.callbacks)),
+        ]
+        suspects: list[tuple[Any, str]] = []
+        for obj, kind, name in named:
+            try:
+                plugin = registry.get(kind, name).plugin
+            except MinidlError:
+                continue
+            if obj is not None:
+                suspects.append((obj, f"{kind} {name!r} from plugin {plugin!r}"))
+        return suspects
+
     def parameters(self) -> dict[str, list[float] | float]:
         """The learned parameters by name, as plain numbers (scalars for 1-element ones)."""
         result: dict[str, list[float] | float] = {}
@@ -60,16 +107,17 @@ def build(config: RunConfig | None = None, plugins: Plugins | None = None, *,
     """
     plugins = plugins or get_plugins()
     registry = plugins.registry
-    resolved = (config or RunConfig()).resolve(registry)
+    resolved = (config or RunConfig()).resolve(registry)  # the one check of every value
     dataset = build_dataset(resolved, plugins)
     _check_inputs(resolved, dataset)
-    model = registry.build("model", resolved.model.name, resolved.model.options,
-                           num_inputs=getattr(dataset, "num_inputs", None),
-                           num_outputs=getattr(dataset, "num_outputs", None))
-    loss = registry.build("loss", resolved.loss.name, resolved.loss.options)
-    optimizer = registry.build("optimizer", resolved.optimizer.name, resolved.optimizer.options,
-                               params=list(model.parameters()))
-    callbacks = [registry.build("callback", name, options) for name, options in resolved.callbacks.items()]
+    model = registry.build_resolved("model", resolved.model.name, resolved.model.options,
+                                    num_inputs=getattr(dataset, "num_inputs", None),
+                                    num_outputs=getattr(dataset, "num_outputs", None))
+    loss = registry.build_resolved("loss", resolved.loss.name, resolved.loss.options)
+    optimizer = registry.build_resolved("optimizer", resolved.optimizer.name, resolved.optimizer.options,
+                                        params=list(model.parameters()))
+    callbacks = [registry.build_resolved("callback", name, options)
+                 for name, options in resolved.callbacks.items()]
     trainer = Trainer(
         max_epochs=resolved.train.epochs, batch_size=resolved.train.batch_size,
         seed=resolved.train.seed, device=resolved.train.device,
@@ -86,9 +134,9 @@ def build(config: RunConfig | None = None, plugins: Plugins | None = None, *,
 def build_dataset(config: RunConfig, plugins: Plugins | None = None) -> Any:
     """Seed torch and build only the dataset of ``config`` (as :func:`build` does first)."""
     plugins = plugins or get_plugins()
-    resolved = config.resolve(plugins.registry)
+    resolved = config.resolve(plugins.registry)  # a resolved config (from build) is not checked again
     seed_everything(resolved.train.seed)
-    return plugins.registry.build("dataset", resolved.dataset.name, resolved.dataset.options)
+    return plugins.registry.build_resolved("dataset", resolved.dataset.name, resolved.dataset.options)
 
 
 def _check_inputs(config: RunConfig, dataset: Any) -> None:

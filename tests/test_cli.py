@@ -65,10 +65,19 @@ def test_json_is_one_object_identical_between_runs(invoke) -> None:
     assert first.stdout == second.stdout
     data = json.loads(first.stdout)
     assert [record["epoch"] for record in data["history"]] == [1, 2, 3]
-    assert set(data["parameters"]) == {"w", "b"}
+    assert "parameters" not in data and data["parameter_count"] == 3
+    assert set(data["parameter_norms"]) == {"w", "b"}
     assert data["true_parameters"] == {"w": [2.0, -3.4], "b": 4.2}
-    other_seed = json.loads(invoke("train", "--json", "--seed", "1").stdout)
-    assert other_seed["parameters"] != data["parameters"]
+    with_params = json.loads(invoke("train", "--json", "--json-params").stdout)
+    assert set(with_params["parameters"]) == {"w", "b"}
+    w = with_params["parameters"]["w"]
+    assert data["parameter_norms"]["w"] == pytest.approx(sum(v * v for v in w) ** 0.5, rel=1e-6)
+    other_seed = json.loads(invoke("train", "--json", "--json-params", "--seed", "1").stdout)
+    assert other_seed["parameters"] != with_params["parameters"]
+
+
+def test_json_params_needs_json(invoke) -> None:
+    assert_usage_error(invoke("train", "--json-params"), "--json-params", "--json")
 
 
 def test_set_changes_component_options(invoke) -> None:
@@ -77,7 +86,7 @@ def test_set_changes_component_options(invoke) -> None:
     data = json.loads(result.stdout)
     assert data["config"]["dataset"]["num_examples"] == 500
     assert data["true_parameters"]["w"] == [1.0, 2.0, 3.0]
-    assert len(data["parameters"]["w"]) == 3
+    assert data["parameter_count"] == 4
 
 
 def test_list_syntax_with_brackets_and_hyperparameter_flags(invoke) -> None:
@@ -140,11 +149,13 @@ def test_divergence_stops_with_exit_1_and_no_nan_lines(invoke) -> None:
         (["--set", "model.colour=red"], ["no option 'colour'", "num_inputs, grad"]),
         (["--set", "dataset.num_examples=many"], ["num_examples", "'many'", "int"]),
         (["--set", "dataset.true_w=1,x"], ["true_w", "list[float]"]),
-        (["--batch-size", "0"], ["batch size", "got 0"]),
-        (["--epochs", "-1"], ["epochs", "got -1"]),
-        (["--lr", "nan"], ["learning rate", "nan"]),
-        (["--lr", "-0.1"], ["learning rate", "-0.1"]),
-        (["--lr", "inf"], ["learning rate", "inf"]),
+        (["--batch-size", "0"], ["train: option 'batch_size' must be >= 1, got 0"]),
+        (["--epochs", "-1"], ["train: option 'epochs' must be >= 0, got -1"]),
+        (["--lr", "nan"], ["optimizer 'sgd': option 'lr' must be a finite number, got nan"]),
+        (["--lr", "-0.1"], ["optimizer 'sgd': option 'lr' must be > 0, got -0.1"]),
+        (["--lr", "inf"], ["option 'lr' must be a finite number, got inf"]),
+        (["--lr", "0"], ["option 'lr' must be > 0, got 0.0"]),
+        (["--lr", "fast"], ["option 'lr'", "'fast'", "float"]),
         (["--set", "dataset.num_examples"], ["KIND.OPTION=VALUE"]),
         (["--set", "num_examples=3"], ["KIND.OPTION=VALUE"]),
         (["--set", "colour.size=3"], ["unknown KIND 'colour'"]),
@@ -153,10 +164,17 @@ def test_divergence_stops_with_exit_1_and_no_nan_lines(invoke) -> None:
         (["--metric", "f1"], ["metric 'f1'", "mae, mse"]),
         (["--callback", "nope"], ["callback 'nope'", "early-stopping"]),
         (["--set", "callback.stop-at.colour=1"], ["no option 'colour'", "monitor"]),
-        (["--epochs", "three"], ["'three'", "integer"]),
-        (["--seed", "99999999999999999999"], ["seed", "out of range"]),
+        (["--epochs", "three"], ["option 'epochs'", "'three'", "int"]),
+        (["--epochs", "99999999999"], ["option 'epochs' must be <= 1000000000, got 99999999999"]),
+        (["--seed", "99999999999999999999"], ["option 'seed' must be < 9223372036854775808"]),
+        (["--seed", "-1"], ["option 'seed' must be >= 0, got -1"]),
+        (["--set", "dataset.num_examples=99999999999999999999999"],
+         ["dataset 'synthetic-linear': option 'num_examples' must be <= 100000000, got 99999999999999999999999"]),
+        (["--set", "dataset.num_test=1000000000000"], ["option 'num_test' must be <= 100000000"]),
+        (["--set", "dataset.noise_std=nan"], ["option 'noise_std' must be a finite number, got nan"]),
+        (["--set", "model.num_inputs=10000000000"], ["model 'linreg': option 'num_inputs' must be <= 1000000000"]),
         (["--set", "dataset.noise_std=-1"], ["noise_std", "-1.0"]),
-        (["--set", "dataset.true_b=nan"], ["true_b=nan"]),
+        (["--set", "dataset.true_b=nan"], ["option 'true_b' must be a finite number, got nan"]),
         (["--set", "model.num_inputs=3"], ["num_inputs=3", "has 2"]),
     ],
 )

@@ -35,8 +35,9 @@ def one_line_error(result, *fragments: str) -> None:
 def test_resume_equals_a_straight_run_bit_for_bit(invoke, tmp_path: Path) -> None:
     run_dir = tmp_path / "A"
     assert invoke("train", "--epochs", "3", "--out", str(run_dir), "--set", "dataset.num_test=50").exit_code == 0
-    resumed = json.loads(invoke("train", "--resume", str(run_dir), "--epochs", "6", "--json").stdout)
-    straight = json.loads(invoke("train", "--epochs", "6", "--json", "--set", "dataset.num_test=50").stdout)
+    resumed = json.loads(invoke("train", "--resume", str(run_dir), "--epochs", "6", "--json", "--json-params").stdout)
+    straight = json.loads(invoke("train", "--epochs", "6", "--json", "--json-params",
+                                 "--set", "dataset.num_test=50").stdout)
     assert resumed["parameters"] == straight["parameters"]
     assert resumed["history"] == straight["history"]
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
@@ -46,13 +47,13 @@ def test_resume_equals_a_straight_run_bit_for_bit(invoke, tmp_path: Path) -> Non
 
 def test_run_records_and_config_re_run(invoke, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    first = json.loads(invoke("train", "--out", str(run_dir), "--json", "--seed", "5").stdout)
+    first = json.loads(invoke("train", "--out", str(run_dir), "--json", "--json-params", "--seed", "5").stdout)
     for name in ("config.toml", "metrics.csv", "metrics.jsonl", "checkpoint.pt", "versions.json", "run.json"):
         assert (run_dir / name).stat().st_size > 0, name
     versions = json.loads((run_dir / "versions.json").read_text())
     assert "torch" in json.dumps(versions) and "minidl" in json.dumps(versions)
     assert json.loads((run_dir / "run.json").read_text())["seed"] == 5
-    again = json.loads(invoke("train", "--config", str(run_dir / "config.toml"), "--json").stdout)
+    again = json.loads(invoke("train", "--config", str(run_dir / "config.toml"), "--json", "--json-params").stdout)
     assert again["parameters"] == first["parameters"]
 
 
@@ -120,10 +121,11 @@ def test_ctrl_c_saves_the_last_completed_epoch_and_exits_130(tmp_path: Path) -> 
 @pytest.mark.slow
 def test_nproc_two_processes_equal_one_with_double_batch(tmp_path: Path) -> None:
     env = {**os.environ, "MINIDL_LOAD_PLUGINS": ""}
-    parallel = subprocess.run([MINIDL, "train", "--nproc", "2", "--batch-size", "5", "--json", "--epochs", "2"],
+    parallel = subprocess.run([MINIDL, "train", "--nproc", "2", "--batch-size", "5", "--json", "--json-params",
+                               "--epochs", "2"],
                               capture_output=True, text=True, env=env, timeout=300)
     assert parallel.returncode == 0, parallel.stderr
-    single = subprocess.run([MINIDL, "train", "--batch-size", "10", "--json", "--epochs", "2"],
+    single = subprocess.run([MINIDL, "train", "--batch-size", "10", "--json", "--json-params", "--epochs", "2"],
                             capture_output=True, text=True, env=env, timeout=300)
     a, b = json.loads(parallel.stdout)["parameters"], json.loads(single.stdout)["parameters"]
     assert a["b"] == pytest.approx(b["b"], abs=1e-5)

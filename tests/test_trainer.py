@@ -498,7 +498,7 @@ def test_mistyped_option_value_names_value_and_type(plugins, kind, option, value
 def test_dataset_options_that_do_not_fit_together(plugins):
     with pytest.raises(OptionError, match="true_w has 2 values but num_inputs is 3"):
         build(config(dataset={"num_inputs": 3}), plugins)
-    with pytest.raises(OptionError, match="num_examples must be >= 1"):
+    with pytest.raises(OptionError, match="option 'num_examples' must be >= 1, got 0"):
         build(config(dataset={"num_examples": 0}), plugins)
 
 

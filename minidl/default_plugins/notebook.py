@@ -6,20 +6,21 @@ optimizer. The factories import torch only when called.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, Literal
 
 from minidl.errors import OptionError
 from minidl.hookspecs import Register, hookimpl
+from minidl.options import Ge, Gt, Le
 
 
 def synthetic_linear(
-    num_examples: int = 1000,
-    num_inputs: int = 2,
+    num_examples: Annotated[int, Ge(1), Le(10**8)] = 1000,
+    num_inputs: Annotated[int, Ge(1), Le(10**6)] = 2,
     true_w: list[float] = [2.0, -3.4],  # noqa: B006 - never mutated; shown as the default
     true_b: float = 4.2,
-    noise_std: float = 0.01,
-    num_test: int = 0,
+    noise_std: Annotated[float, Ge(0)] = 0.01,
+    num_test: Annotated[int, Ge(0), Le(10**8)] = 0,
 ) -> Any:
     """Synthetic linear data y = Xw + b + noise, as in the notebook.
 
@@ -63,7 +64,16 @@ def squared() -> Any:
     return SquaredLoss()
 
 
-def sgd(params: Iterable[Any], lr: float = 0.03) -> Any:
+def synthetic_linear_bytes(options: Mapping[str, Any]) -> int:
+    """Bytes synthetic-linear allocates: float32 X, y and noise, the int64 shuffling order."""
+    rows = options["num_examples"] + options["num_test"]
+    return rows * (options["num_inputs"] + 2) * 4 + options["num_examples"] * 8
+
+
+synthetic_linear.estimate_bytes = synthetic_linear_bytes  # type: ignore[attr-defined]
+
+
+def sgd(params: Iterable[Any], lr: Annotated[float, Gt(0)] = 0.03) -> Any:
     """Minibatch SGD from scratch: param -= lr * grad / size of the batch just seen.
 
     Args:
