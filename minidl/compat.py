@@ -194,7 +194,7 @@ class _Check:
         if top >= y_hat.shape[1]:
             raise IncompatibleComponentsError(
                 f"{self.parts['dataset'].label} has class labels up to {top}, but {self.parts['model'].label} "
-                f"outputs {y_hat.shape[1]} scores per example (shape {_shape(y_hat)}); give it {top + 1} outputs")
+                f"outputs {y_hat.shape[1]} scores per example; give it {top + 1} outputs")
 
     def _check_metric(self, part: Part, metric: Any, y_hat: Any, y: torch.Tensor) -> None:
         need = _declared(metric, "label_kind", LABEL_KINDS, part)

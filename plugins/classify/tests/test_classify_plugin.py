@@ -174,9 +174,9 @@ def test_mlp_scratch_learns_shapes_from_logits(plugins):
 
 
 def test_too_few_outputs_for_the_labels_is_one_error(plugins):
-    run = minidl.build(config(model_options={"num_outputs": 5}, epochs=1), plugins)
-    with pytest.raises(MinidlError, match=r"^loss 'softmax-cross-entropy': label \d is out of range for 5"):
-        run.fit()
+    with pytest.raises(MinidlError, match=r"^dataset 'shapes' has class labels up to 9, but model "
+                       r"'softmax-regression' outputs 5 scores per example; give it 10 outputs$"):
+        minidl.build(config(model_options={"num_outputs": 5}, epochs=1), plugins)  # checked before training
 
 
 def test_cli_out_of_range_labels_give_one_line(monkeypatch):
@@ -188,7 +188,8 @@ def test_cli_out_of_range_labels_give_one_line(monkeypatch):
         "--set", "model.num_outputs=3", "--loss", "softmax-cross-entropy", "--epochs", "1"])
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: loss 'softmax-cross-entropy': label ")
+    assert lines == ["Error: dataset 'shapes' has class labels up to 9, but model 'softmax-regression' "
+                     "outputs 3 scores per example; give it 10 outputs"]
     assert "Traceback" not in result.stderr
 
 
