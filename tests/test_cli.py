@@ -196,9 +196,11 @@ def test_list_show_plugins_and_their_json(invoke) -> None:
     assert {"kind": "model", "name": "linreg", "plugin": "minidl.default_plugins.notebook",
             "summary": "Linear regression X @ w + b; w from N(0, 0.01), b = 0."} in as_json
     shown = invoke("show", "dataset", "synthetic-linear").stdout
-    assert "true_w (list[float], default [2.0, -3.4])  the true weights" in shown
+    assert "true_w (list[float], default [2.0, -3.4], finite)  the true weights" in shown
+    assert "num_examples (int, default 1000, >= 1, <= 100000000)  training examples" in shown
     options = json.loads(invoke("show", "optimizer", "sgd", "--json").stdout)["options"]
-    assert options == [{"name": "lr", "type": "float", "required": False, "default": 0.03, "help": "learning rate"}]
+    assert options == [{"name": "lr", "type": "float", "required": False, "default": 0.03, "help": "learning rate",
+                        "range": "> 0, finite"}]
     plugins = json.loads(invoke("plugins", "--json").stdout)
     notebook = next(p for p in plugins if p["name"] == "minidl.default_plugins.notebook")
     assert "model linreg" in notebook["components"] and notebook["version"]
@@ -302,3 +304,13 @@ def test_unknown_name_in_the_allowlist_is_a_warning(invoke) -> None:
     assert result.exit_code == 0
     assert result.stderr == ("Warning: plugin 'nonexistent' failed to load: LookupError: MINIDL_LOAD_PLUGINS "
                              "names it, but no installed distribution provides it\n")
+
+
+def test_show_callback_prints_the_set_form_that_works(invoke) -> None:
+    shown = invoke("show", "callback", "early-stopping").stdout
+    assert "options (set with --set callback.early-stopping.OPTION=VALUE):" in shown
+    assert "patience (int, default 3, >= -1000000000, <= 1000000000)" in shown
+    result = invoke("train", "--callback", "early-stopping", "--set", "callback.early-stopping.patience=1",
+                    "--epochs", "1", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["config"]["callback"]["early-stopping"]["patience"] == 1

@@ -9,7 +9,7 @@ import click
 
 from minidl.options import Option
 from minidl.plugins import Plugins
-from minidl.registry import KINDS
+from minidl.registry import KINDS, REGISTER_HOOKS
 
 _NO_DEFAULT = "(required)"
 
@@ -51,10 +51,12 @@ def show_command(plugins: Plugins, kind: str, name: str, as_json: bool) -> None:
     if not component.options:
         click.echo("  no options")
         return
-    click.echo("options (set with --set " + f"{kind}.OPTION=VALUE):")
+    prefix = f"callback.{name}" if kind == "callback" else kind  # what --set accepts
+    click.echo(f"options (set with --set {prefix}.OPTION=VALUE):")
     for option in component.options:
         default = _NO_DEFAULT if option.required else f"default {_show(option.default)}"
-        click.echo(f"  {option.name} ({option.type_name}, {default})  {option.help}".rstrip())
+        bounds = f", {option.range_text}" if option.range_text else ""
+        click.echo(f"  {option.name} ({option.type_name}, {default}{bounds})  {option.help}".rstrip())
 
 
 @click.command("plugins")
@@ -66,7 +68,9 @@ def plugins_command(plugins: Plugins, as_json: bool) -> None:
     for component in plugins.registry:
         provided.setdefault(component.plugin, []).append(f"{component.kind} {component.name}")
     rows: list[dict[str, Any]] = [{"name": info.name, "distribution": info.distribution, "version": info.version,
-             "hooks": list(info.hooks), "components": provided.get(info.name, [])}
+             "hooks": list(info.hooks), "components": provided.get(info.name, []),
+             "registers_nothing": not provided.get(info.name) and set(info.hooks) <= set(REGISTER_HOOKS.values()),
+             "problems": list(info.problems)}
             for info in plugins.info()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -77,11 +81,16 @@ def plugins_command(plugins: Plugins, as_json: bool) -> None:
         if row["components"]:
             click.echo(f"  components: {', '.join(row['components'])}")
         click.echo(f"  hooks: {', '.join(row['hooks'])}")
+        if row["registers_nothing"]:  # e.g. its hook functions lack @hookimpl
+            click.echo("  registers nothing: " + ("; ".join(row["problems"]) or "no component, command or hook"))
+        elif row["problems"]:
+            click.echo(f"  warning: {'; '.join(row['problems'])}")
 
 
 def _option_json(option: Option) -> dict[str, Any]:
     return {"name": option.name, "type": option.type_name, "required": option.required,
-            "default": None if option.required else option.default, "help": option.help}
+            "default": None if option.required else option.default, "help": option.help,
+            "range": option.range_text}
 
 
 def _show(value: Any) -> str:
