@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from minidl.d2l import cnn
 from minidl.d2l.classification import (
     Accuracy,
     FlattenLayer,
@@ -20,6 +21,7 @@ from minidl.d2l.classification import (
     evaluate_accuracy,
     softmax,
 )
+from minidl.d2l.cnn import FROM_VISION, corr2d, train_ch5
 from minidl.d2l.fashion_mnist import (
     get_fashion_mnist_labels,
     load_data_fashion_mnist,
@@ -52,6 +54,9 @@ from minidl.d2l.training import train_ch3
 __all__ = [
     "Accuracy",
     "FlattenLayer",
+    "GlobalAvgPool2d",
+    "Residual",
+    "corr2d",
     "cross_entropy",
     "data_iter",
     "evaluate_accuracy",
@@ -61,6 +66,8 @@ __all__ = [
     "load_data_fashion_mnist",
     "plt",
     "read_idx",
+    "resnet18",
+    "resnet_block",
     "semilogy",
     "set_figsize",
     "sgd",
@@ -71,6 +78,7 @@ __all__ = [
     "synthetic_data",
     "train_2d",
     "train_ch3",
+    "train_ch5",
     "train_ch7",
     "train_pytorch_ch7",
     "use_svg_display",
@@ -82,4 +90,6 @@ def __getattr__(name: str) -> Any:
         return pyplot()
     if name == "read_idx":  # the classify plugin's IDX reader, imported on first use
         return first_party("minidl_classify.idx", "read_idx (the IDX file reader)").read_idx
+    if name in FROM_VISION:  # chapter 5's layers, from the vision plugin on first use
+        return getattr(cnn, name)
     raise AttributeError(f"module 'minidl.d2l' has no attribute {name!r}")

@@ -1,0 +1,131 @@
+"""Chapter 5's helpers: ``corr2d``, ``train_ch5`` and the networks' building blocks.
+
+Under the names and signatures of the book's ``d2lzh_pytorch``. ``train_ch5`` runs on
+minidl's :class:`~minidl.trainer.Trainer` with the setup every book loop shares
+(:func:`~minidl.d2l.training.book_trainer`). ``GlobalAvgPool2d``, ``Residual``,
+``resnet_block`` and ``resnet18`` are the vision plugin's
+(:mod:`minidl_vision.layers`, the layers of its models), imported on first use: ``import
+minidl.d2l`` works without the plugin, and these names then raise an ImportError naming it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from minidl.d2l.classification import evaluate
+from minidl.d2l.lazy import first_party
+from minidl.d2l.training import _book_data, book_trainer
+from minidl.functional import count_correct
+from minidl.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from minidl.trainer import History, Trainer
+
+__all__ = ["corr2d", "train_ch5"]  # and, imported on first use, the FROM_VISION names
+
+#: Names served by the vision plugin's layers module, imported when first asked for.
+FROM_VISION = ("GlobalAvgPool2d", "Residual", "resnet_block", "resnet18")
+
+
+def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """Two-dimensional cross-correlation of ``X`` (h, w) with the kernel ``K`` (kh, kw):
+    ``Y[i, j] = (X[i:i + kh, j:j + kw] * K).sum()``, of shape (h - kh + 1, w - kw + 1).
+
+    The book's loop computes one output at a time; here every window is taken at once
+    (``unfold``) and multiplied with ``K``, which also keeps the gradient to ``K``.
+    """
+    h, w = K.shape
+    windows = X.unfold(0, h, 1).unfold(1, w, 1)  # (h - kh + 1, w - kw + 1, kh, kw)
+    return (windows * K).sum(dim=(-2, -1)).to(torch.get_default_dtype())  # floats, as the book's zeros
+
+
+class _BookCrossEntropy:
+    """The book's ``nn.CrossEntropyLoss()`` in ``train_ch5``, with its running sums.
+
+    In a training step (autograd on) it returns the batch mean as one value, so the
+    Trainer back-propagates exactly the book's ``l``, and adds it to the epoch's sums:
+    ``loss_sum`` of batch means, ``correct`` predictions, ``n`` examples, and the
+    batches counted since training started (the book never resets its ``batch_count``).
+    """
+
+    def __init__(self) -> None:
+        self.loss = nn.CrossEntropyLoss()
+        self.batch_count = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new epoch's sums."""
+        self.loss_sum, self.correct, self.n, self.epoch_batches = 0.0, 0, 0, 0
+
+    def __call__(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        l = self.loss(y_hat, y)  # noqa: E741 - the book's name; the batch mean
+        if not torch.is_grad_enabled():
+            return l
+        self.loss_sum += l.item()
+        self.correct += count_correct(y_hat.detach(), y)
+        self.n += y.shape[0]
+        self.epoch_batches += 1
+        self.batch_count += 1
+        return l.reshape(1)
+
+
+class _Ch5EpochLine:
+    """Records the epoch's loss and accuracies, prints the book's line with its time."""
+
+    def __init__(self, loss: _BookCrossEntropy, net: nn.Module, test_iter: Any,
+                 echo: Callable[[str], Any]) -> None:
+        self.loss, self.net, self.test_iter, self.echo = loss, net, test_iter, echo
+
+    @hookimpl
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+        """Reset the running sums."""
+        self.loss.reset()
+
+    @hookimpl
+    def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, Any]) -> None:
+        """Record ``loss`` (the epoch's mean batch loss), ``acc`` and ``test_acc``; print."""
+        start = time.perf_counter()
+        test = evaluate(self.test_iter, self.net)
+        seconds = trainer.epoch_seconds[-1] + time.perf_counter() - start  # the book times its test pass too
+        book_loss = self.loss.loss_sum / max(self.loss.batch_count, 1)  # the book's divisor: every batch so far
+        metrics["loss"] = self.loss.loss_sum / max(self.loss.epoch_batches, 1)
+        metrics["acc"], metrics["test_acc"] = self.loss.correct / max(self.loss.n, 1), test.correct / test.n
+        self.echo(f"epoch {epoch}, loss {book_loss:.4f}, train acc {metrics['acc']:.3f}, "
+                  f"test acc {metrics['test_acc']:.3f}, time {seconds:.1f} sec")
+
+
+def train_ch5(net: nn.Module, train_iter: Any, test_iter: Any, batch_size: int, optimizer: Any,
+              device: torch.device | str, num_epochs: int) -> History:
+    """Train ``net`` with ``nn.CrossEntropyLoss()`` and ``optimizer`` as the book's
+    ``train_ch5`` does, printing ``training on cpu`` and its epoch line
+    ``epoch 1, loss 0.0072, train acc 0.369, test acc 0.575, time 1.3 sec``.
+
+    ``net`` is moved to ``device`` and each batch with it; each step back-propagates the
+    batch's mean loss. The printed loss is the book's: the epoch's summed batch losses
+    over the batches counted since training began (``d2lzh_pytorch`` sets
+    ``batch_count = 0`` once, before the first epoch); train accuracy is over the
+    epoch's batches, test accuracy is :func:`~minidl.d2l.evaluate_accuracy` on
+    ``test_iter``, and the time includes it. The batches are ``train_iter``'s, in the
+    order the Trainer draws from its seed (itself drawn from torch's RNG). Returns the
+    History: per epoch ``loss`` (the mean of that epoch's batch losses), ``acc``, ``test_acc``.
+    """
+    net = net.to(device)
+    print("training on ", device)
+    book_loss = _BookCrossEntropy()
+    device_name = str(torch.device(device))
+    trainer = book_trainer(num_epochs, getattr(train_iter, "batch_size", None) or batch_size,
+                           callbacks=[_Ch5EpochLine(book_loss, net, test_iter, print)], device=device_name)
+    history = trainer.fit(net, _book_data(train_iter), book_loss, optimizer)
+    net.train()  # the book's evaluate_accuracy ends with net.train()
+    return history
+
+
+def __getattr__(name: str) -> Any:
+    if name in FROM_VISION:
+        return getattr(first_party("minidl_vision.layers", f"{name} (the book's chapter-5 layers)"), name)
+    raise AttributeError(f"module 'minidl.d2l.cnn' has no attribute {name!r}")
