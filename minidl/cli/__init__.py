@@ -22,6 +22,7 @@ from minidl import __version__
 from minidl.cli.inspect import list_command, plugins_command, show_command
 from minidl.cli.plot import plot_command
 from minidl.cli.runs import runs_command
+from minidl.cli.sweep import sweep_command
 from minidl.cli.train import train_command
 from minidl.errors import ComponentFailedError, DivergedError, MinidlError, MinidlWarning
 from minidl.plugins import PluginFailure, Plugins, load_plugins
@@ -166,6 +167,7 @@ def create_cli(plugins: Plugins | None = None) -> click.Group:
     cli.add_command(plugins_command)
     cli.add_command(plot_command)
     cli.add_command(runs_command)
+    cli.add_command(sweep_command)
     cli._base_commands = dict(cli.commands)  # type: ignore[attr-defined]
     return cli
 

@@ -1,0 +1,250 @@
+"""A sweep directory and running its points.
+
+``DIR/sweep.json`` holds the sweep's id, its grid, sampler and seed, the ``-p`` plugins
+and every point (name and ``--set`` assignments); ``DIR/sweep.toml`` the configuration
+shared by all points. Each point is an ordinary run directory ``DIR/NAME`` written by
+``minidl train --config DIR/sweep.toml --set ... --out DIR/NAME``, so resuming a sweep
+is resuming its points: a finished (or diverged) point is skipped, a half-done one
+continues from its checkpoint, one that never saved an epoch starts again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from minidl.errors import MinidlError
+from minidl.experiments.rundir import RUN_FILE, SWEEP_FILE, now, read_json
+from minidl.experiments.tracking import Terminated
+
+BASE_FILE = "sweep.toml"  # the configuration every point starts from
+LOCK_FILE = ".sweep.lock"  # held while a process runs the sweep
+DONE = ("finished", "diverged")  # a point in one of these states is not run again
+POLL_S = 0.05  # how often the parallel scheduler looks at its processes
+STOP_WAIT_S = 60.0  # how long an interrupted point may take to save before it is killed
+
+
+@dataclass(frozen=True)
+class Point:
+    """One run of the sweep: its number, directory name and ``--set`` assignments."""
+
+    number: int
+    name: str
+    assignments: tuple[str, ...]
+
+
+@dataclass
+class Job:
+    """A point to run now, and the ``minidl train`` arguments that run it."""
+
+    point: Point
+    args: list[str]  # after `minidl train`
+    resumed: bool
+
+
+Report = Callable[[Job, int, str], None]  # (job, exit code, output) once a job has ended
+
+
+def new_spec(*, grid: Sequence[str], sampler: str, trials: int | None, seed: int, plugins: Sequence[str],
+             points: Sequence[Point]) -> dict[str, Any]:
+    """The content of a new ``sweep.json``."""
+    return {"id": secrets.token_hex(4), "created": now(), "sampler": sampler, "seed": seed, "trials": trials,
+            "grid": list(grid), "base": BASE_FILE, "plugins": list(plugins),
+            "points": [{"name": point.name, "set": list(point.assignments)} for point in points]}
+
+
+def check_new_dir(directory: Path) -> None:
+    """Refuse a sweep directory that is a file, holds a sweep already, or holds anything else."""
+    if directory.exists() and not directory.is_dir():
+        raise MinidlError(f"sweep directory {str(directory)!r} is a file; give a directory")
+    if not directory.exists():
+        return
+    if (directory / SWEEP_FILE).exists():
+        raise MinidlError(f"{str(directory)!r} already holds a sweep; continue it with minidl sweep --resume "
+                          f"{directory}, or give another directory")
+    entries = sorted(entry.name for entry in directory.iterdir())
+    if entries:
+        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+        raise MinidlError(f"sweep directory {str(directory)!r} holds something else ({shown}); "
+                          "give a new or empty directory")
+
+
+def create(directory: Path, spec: dict[str, Any], base_toml: str) -> None:
+    """Write a new sweep's ``sweep.toml`` and ``sweep.json`` (after :func:`check_new_dir`)."""
+    from minidl.checkpoint import atomic_open
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with atomic_open(directory / BASE_FILE, "w", encoding="utf-8") as file:
+            file.write(base_toml)
+        with atomic_open(directory / SWEEP_FILE, "w", encoding="utf-8") as file:
+            file.write(json.dumps(spec, indent=2) + "\n")
+    except OSError as exc:
+        raise MinidlError(f"cannot write the sweep into {str(directory)!r}: {exc.strerror or exc}") from None
+
+
+def load(directory: Path) -> tuple[dict[str, Any], list[Point]]:
+    """A sweep's spec and points; :class:`MinidlError` when ``directory`` holds no sweep."""
+    if not (directory / SWEEP_FILE).is_file():
+        raise MinidlError(f"no sweep in {str(directory)!r} (it holds no {SWEEP_FILE}); start one with "
+                          f"minidl sweep --grid KIND.OPTION=V1,V2 --out {directory}")
+    spec = read_json(directory / SWEEP_FILE)
+    try:
+        points = [Point(number, str(entry["name"]), tuple(map(str, entry["set"])))
+                  for number, entry in enumerate(spec["points"])]
+        spec["id"]
+    except (KeyError, TypeError):
+        raise MinidlError(f"{str(directory / SWEEP_FILE)!r} is not a sweep spec written by minidl sweep") from None
+    return spec, points
+
+
+def point_state(directory: Path) -> str:
+    """``new``, ``done`` (finished or diverged), ``resume`` (a checkpoint to go on from) or ``restart``."""
+    if not directory.exists() or not any(directory.iterdir()):
+        return "new"
+    try:
+        status = read_json(directory / RUN_FILE).get("status")
+    except (MinidlError, AttributeError):
+        status = None
+    if status in DONE:
+        return "done"
+    return "resume" if (directory / "checkpoint.pt").is_file() and (directory / "config.toml").is_file() \
+        else "restart"
+
+
+def jobs(directory: Path, points: Sequence[Point], root: Path) -> tuple[list[Job], int]:
+    """The jobs still to run, and how many points are done already."""
+    todo, done = [], 0
+    for point in points:
+        point_dir = directory / point.name
+        state = point_state(point_dir)
+        if state == "done":
+            done += 1
+            continue
+        tail = ["--quiet", "--runs-root", str(root)]
+        if state == "resume":
+            todo.append(Job(point, ["--resume", str(point_dir), *tail], resumed=True))
+            continue
+        sets = [item for assignment in point.assignments for item in ("--set", assignment)]
+        overwrite = ["--overwrite"] if state == "restart" else []
+        todo.append(Job(point, ["--config", str(directory / BASE_FILE), *sets, "--out", str(point_dir),
+                                *overwrite, *tail], resumed=False))
+    return todo, done
+
+
+def status_of(job: Job, directory: Path, code: int) -> str:
+    """How a point's run ended, from its ``run.json`` and the exit code."""
+    if code in (130, 128 + signal.SIGTERM, -signal.SIGINT, -signal.SIGTERM):
+        return "interrupted"
+    try:
+        status = read_json(directory / job.point.name / RUN_FILE).get("status")
+    except (MinidlError, AttributeError):
+        status = None
+    if code == 0:
+        return str(status or "failed")
+    return str(status) if status in ("diverged", "failed") else "failed"
+
+
+@contextmanager
+def locked(directory: Path) -> Iterator[None]:
+    """Hold the sweep's lock: a second process running the same sweep is refused."""
+    import fcntl
+
+    with open(directory / LOCK_FILE, "a+") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise MinidlError(f"the sweep in {str(directory)!r} is being run by another process; "
+                              "wait for it, or stop it and resume") from None
+        yield
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """While inside, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_in_turn(todo: Sequence[Job], execute: Callable[[list[str]], tuple[int, str]], report: Report) -> None:
+    """Run the jobs one after another through ``execute`` (in this process)."""
+    for job in todo:
+        try:
+            code, output = execute(job.args)
+        except KeyboardInterrupt as exc:
+            report(job, getattr(exc, "exit_code", 130), "")
+            raise
+        report(job, code, output)
+
+
+def command_prefix(plugins: Sequence[str]) -> list[str]:
+    """``python -P -m minidl.cli [-p PLUGIN]...``: the working directory stays off ``sys.path``."""
+    return [sys.executable, "-P", "-m", "minidl.cli", *(item for spec in plugins for item in ("-p", spec))]
+
+
+def run_parallel(todo: Sequence[Job], processes: int, prefix: Sequence[str], report: Report) -> None:
+    """Run the jobs in up to ``processes`` ``minidl train`` processes at once.
+
+    Each process has its own session, so Ctrl-C reaches this one only; it passes the
+    signal on once (SIGINT, or SIGTERM when it got SIGTERM) and waits for every point
+    to record how it ended.
+    """
+    pending, running = list(todo), {}  # running: process -> (job, its output file)
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")
+           or str(max(1, (os.cpu_count() or 1) // processes))}
+    try:
+        while pending or running:
+            while pending and len(running) < processes:
+                job, log = pending.pop(0), tempfile.TemporaryFile()  # noqa: SIM115 (closed by _read)
+                process = subprocess.Popen([*prefix, "train", *job.args], stdout=log, stderr=subprocess.STDOUT,
+                                           stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+                running[process] = (job, log)
+            for process in [p for p in running if p.poll() is not None]:
+                job, log = running.pop(process)
+                report(job, process.returncode, _read(log))
+            time.sleep(POLL_S)
+    except KeyboardInterrupt as exc:
+        _stop(running, signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT, report)
+        raise
+
+
+def _stop(running: dict[subprocess.Popen[bytes], tuple[Job, IO[bytes]]], signum: int, report: Report) -> None:
+    for process in running:
+        if process.poll() is None:
+            process.send_signal(signum)
+    for process, (job, log) in running.items():
+        try:
+            process.wait(timeout=STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        report(job, process.returncode, _read(log))
+
+
+def _read(log: IO[bytes]) -> str:
+    log.seek(0)
+    text = log.read().decode("utf-8", "replace")
+    log.close()
+    return text
