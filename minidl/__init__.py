@@ -13,11 +13,12 @@ from minidl.errors import (
     CheckpointError,
     DivergedError,
     MinidlError,
+    MinidlWarning,
     OptionError,
     PluginError,
     UnknownComponentError,
 )
-from minidl.hookspecs import hookimpl
+from minidl.hookspecs import Register, hookimpl
 from minidl.interfaces import Dataset, Loss, Metric, Model, Optimizer, Stateful
 from minidl.plugins import Plugins, get_plugins, get_registry, load_plugins
 from minidl.registry import Registry
@@ -35,6 +36,9 @@ _LAZY = {
     "TorchData": "minidl.adapters",
     "as_dataset": "minidl.adapters",
     "ManualOptimizer": "minidl.optim",
+    "check_components": "minidl.compat",
+    "IncompatibleComponentsError": "minidl.compat",
+    "CompatibilityWarning": "minidl.compat",
 }
 
 __all__ = [
@@ -44,11 +48,13 @@ __all__ = [
     "Loss",
     "Metric",
     "MinidlError",
+    "MinidlWarning",
     "Model",
     "OptionError",
     "Optimizer",
     "PluginError",
     "Plugins",
+    "Register",
     "Registry",
     "Stateful",
     "UnknownComponentError",

@@ -30,7 +30,7 @@ class EntryPoint:
     distribution: str
     version: str
 
-    def load(self) -> Any:
+    def load(self) -> object:
         """Import the module and return it, or the attribute after ``:``."""
         module_name, _, attrs = self.value.partition(":")
         target: Any = importlib.import_module(module_name.strip())

@@ -57,11 +57,6 @@ class PluginInfo:
     #: Functions named (nearly) like a hook that minidl never calls (see :func:`hook_problems`).
     problems: tuple[str, ...] = ()
 
-    @property
-    def registers_nothing(self) -> bool:
-        """True when the plugin implements no hook at all: it cannot change anything."""
-        return not self.hooks
-
 
 @dataclass(frozen=True)
 class PluginFailure:

@@ -44,3 +44,20 @@ def test_every_hook_is_known_to_the_plugin_manager(hook):
     plugins = minidl.load_plugins(entry_points=False)
     assert hasattr(plugins.hook, hook)
     assert getattr(plugins.hook, hook).spec is not None
+
+
+def test_the_typed_relay_mirrors_the_hookspecs():
+    """``Plugins.hook`` is typed by ``hookspecs.Hooks``: one method per spec, same arguments."""
+    methods = {name for name in vars(hookspecs.Hooks) if not name.startswith("_")}
+    assert methods == set(HOOKS) == set(hookspecs.HOOK_NAMES)
+    for hook in HOOKS:
+        spec = list(inspect.signature(getattr(hookspecs, hook)).parameters)
+        method = inspect.signature(getattr(hookspecs.Hooks, hook)).parameters
+        assert list(method)[1:] == spec, hook
+        assert all(p.kind is p.KEYWORD_ONLY for p in list(method.values())[1:]), hook  # as pluggy calls them
+
+
+def test_register_is_exported_and_typed():
+    assert minidl.Register is hookspecs.Register and "Register" in minidl.__all__
+    params = list(inspect.signature(hookspecs.Register.__call__).parameters)
+    assert params == ["self", "name", "factory"]

@@ -237,6 +237,95 @@ def test_misspelled_or_misdeclared_hook_on_register_is_an_error():
     assert plugins.registry.names("model") == ["linreg"]
 
 
+def test_a_misspelled_hook_suggests_the_right_name_and_shows_no_object_repr(tmp_path, clean_env):
+    path = tmp_path / "misspelled.py"
+    path.write_text(MISSPELLED)
+    with pytest.raises(PluginError) as caught:
+        load_plugins(extra=[str(path)], entry_points=False)
+    assert "'register_model' is not a minidl hook; did you mean 'register_models'?" in str(caught.value)
+    assert "<module" not in str(caught.value) and " at 0x" not in str(caught.value)
+
+    class Callback:
+        @hookimpl
+        def on_epoch_ends(self, trainer: Any, epoch: int, metrics: dict[str, Any]) -> None:
+            """Not a hook."""
+
+    with pytest.raises(PluginError) as caught:
+        load_plugins(entry_points=False).register(Callback())
+    assert str(caught.value) == ("plugin 'Callback' is invalid: 'on_epoch_ends' is not a minidl hook; "
+                                 "did you mean 'on_epoch_end'?")
+
+
+def test_an_invalid_callback_is_named_by_its_class_never_an_object_repr():
+    from minidl.config import RunConfig
+    from minidl.run import build
+
+    class LogsRecords:
+        @hookimpl
+        def on_epoch_end(self, trainer: Any, epoch: int, record: dict[str, Any]) -> None:
+            """``record`` is not an argument of the spec."""
+
+    run = build(RunConfig(), load_plugins(entry_points=False))
+    run.trainer.callbacks.append(LogsRecords())
+    with pytest.raises(PluginError) as caught:
+        run.fit()
+    message = str(caught.value)
+    assert message.startswith("callback 'LogsRecords' is invalid: hook 'on_epoch_end': ")
+    assert "'record'" in message and " at 0x" not in message and "<" not in message
+
+
+def test_an_object_plugin_is_named_by_its_class():
+    class Clipper:
+        @hookimpl
+        def on_fit_start(self, trainer: Any) -> None:
+            """Anything."""
+
+    plugins = load_plugins(entry_points=False)
+    assert [plugins.register(Clipper()), plugins.register(Clipper())] == ["Clipper", "Clipper-2"]
+
+
+UNDECORATED = '''
+def register_losses(register):
+    register("never", lambda: None)
+
+def register_model(register):
+    register("never", lambda: None)
+'''
+
+
+def test_hook_problems_name_undecorated_and_misspelled_hooks(make_module):
+    import importlib
+
+    from minidl.plugins import hook_problems
+
+    module = importlib.import_module(make_module(UNDECORATED))
+    assert hook_problems(module) == [
+        "'register_losses' lacks the @hookimpl decorator, so minidl never calls it",
+        "'register_model' is not a minidl hook; did you mean 'register_models'?",
+    ]
+    from minidl.default_plugins import callbacks
+
+    assert hook_problems(callbacks) == []
+
+
+def test_minidl_plugins_marks_a_plugin_that_registers_nothing(tmp_path, clean_env):
+    from click.testing import CliRunner
+
+    from minidl.cli import create_cli
+
+    path = tmp_path / "undecorated.py"
+    path.write_text(UNDECORATED)
+    clean_env.setenv("MINIDL_LOAD_PLUGINS", "")
+    result = CliRunner().invoke(create_cli(), ["-p", str(path), "plugins"])
+    assert result.exit_code == 0, result.output
+    block = result.stdout.split(str(path))[1]
+    assert "registers nothing: 'register_losses' lacks the @hookimpl decorator" in block
+    assert "did you mean 'register_models'?" in block
+    assert "registers nothing" not in result.stdout.split(str(path))[0]  # the defaults register things
+    rows = json.loads(CliRunner().invoke(create_cli(), ["-p", str(path), "plugins", "--json"]).stdout)
+    assert [row["registers_nothing"] for row in rows] == [False] * (len(rows) - 1) + [True]
+
+
 def test_misspelled_hook_in_an_installed_plugin_is_recorded(make_distribution, clean_env):
     make_distribution("typo", MISSPELLED, dist="minidl-typo")
     clean_env.setenv("MINIDL_LOAD_PLUGINS", "typo")

@@ -313,6 +313,83 @@ def test_partners_can_be_named(defaults: minidl.Plugins) -> None:
         check_component("metric", "mse", defaults, data="synthetic-linear", model="no-such-model")
 
 
+# -- plugin authors' first day (issue 13) ------------------------------------------------------
+MY_LOSS = '''"""mystuff: one loss."""
+import minidl
+
+
+def absolute() -> object:
+    """Absolute error per example."""
+    return lambda y_hat, y: (y_hat - y.reshape(y_hat.shape)).abs().reshape(-1)
+
+
+@minidl.hookimpl
+def register_losses(register):
+    register("abs", absolute)
+'''
+
+
+def install(folder: Path, monkeypatch: pytest.MonkeyPatch, entry_point: str, module: str, source: str) -> None:
+    """An installed distribution on ``sys.path``: ``entry_point = module`` in group ``minidl``."""
+    (folder / f"{module}.py").write_text(source, encoding="utf-8")
+    info = folder / f"{module}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.1\n\n")
+    (info / "entry_points.txt").write_text(f"[minidl]\n{entry_point} = {module}\n")
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setenv("MINIDL_LOAD_PLUGINS", entry_point)
+
+
+def test_check_component_accepts_the_entry_point_name_check_plugin_accepts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    install(tmp_path, monkeypatch, "mystuff", "mystuff_losses_impl", MY_LOSS)
+    assert "per_example" in check_component("loss", "abs", plugins=["mystuff"])
+    assert "loss 'abs'" in check_plugin("mystuff")
+    assert "per_example" in check_component("loss", "abs", plugins=["mystuff_losses_impl"])  # the module too
+
+
+def test_a_plugin_that_registers_nothing_fails(tmp_path: Path) -> None:
+    path = tmp_path / "forgot.py"
+    path.write_text("def register_losses(register):\n    register('never', lambda: None)\n")
+    with pytest.raises(ConformanceError, match="registers_something") as caught:
+        check_plugin(str(path), minidl.load_plugins(extra=[str(path)], entry_points=False))
+    assert "'register_losses' lacks the @hookimpl decorator" in str(caught.value)
+    path = tmp_path / "empty.py"
+    path.write_text('"""Nothing at all."""\n')
+    with pytest.raises(ConformanceError, match="it registers nothing"):
+        check_plugin(str(path), minidl.load_plugins(extra=[str(path)], entry_points=False))
+
+
+@pytest.mark.parametrize("decorated", [True, False])
+def test_a_misspelled_hook_suggests_the_right_name(tmp_path: Path, decorated: bool) -> None:
+    path = tmp_path / "typo.py"
+    path.write_text(("import minidl\n@minidl.hookimpl\n" if decorated else "")
+                    + "def register_model(register):\n    pass\n")
+    with pytest.raises((ConformanceError, minidl.PluginError), match="did you mean 'register_models'\\?"):
+        check_plugin(str(path))
+
+
+def test_a_plugin_with_event_hooks_only_registers_something(tmp_path: Path) -> None:
+    path = tmp_path / "events.py"
+    path.write_text("import minidl\n\n\n@minidl.hookimpl\ndef on_fit_start(trainer):\n    pass\n")
+    assert check_plugin(str(path), minidl.load_plugins(extra=[str(path)], entry_points=False)) == {}
+
+
+def test_the_shipped_fixtures_give_fresh_plugins(plugins: minidl.Plugins, registry: minidl.Registry) -> None:
+    import os
+
+    assert registry is plugins.registry and "linreg" in registry.names("model")
+    assert not {"MINIDL_PLUGINS", "MINIDL_LOAD_PLUGINS", "MINIDL_DATA"} & set(os.environ)
+
+
+def test_the_kit_and_distributed_modules_are_small_rooms() -> None:
+    for package in ("testing", "distributed"):
+        for path in (REPO / "minidl" / package).glob("*.py"):
+            assert len(path.read_text(encoding="utf-8").splitlines()) < 400, path
+    assert not (REPO / "minidl" / "testing.py").exists() and not (REPO / "minidl" / "distributed.py").exists()
+    assert not (REPO / "tests" / "conftest.py").exists()  # the fixtures come from minidl.testing.fixtures
+
+
 # -- the plugin guide's example ------------------------------------------------------------
 def guide_plugin(tmp_path: Path) -> Path:
     """Write the guide's complete plugin (plugins/README.md) to a file."""

@@ -7,10 +7,13 @@ registers it with pluggy for the duration of one ``fit``.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from minidl.errors import MinidlError
 from minidl.hookspecs import Register, hookimpl
+
+if TYPE_CHECKING:
+    from minidl.trainer import Trainer
 
 
 def _read(metrics: dict[str, Any], monitor: str, callback: str) -> float:
@@ -34,7 +37,7 @@ class EarlyStopping:
         return value > self.best + self.min_delta
 
     @hookimpl
-    def on_epoch_end(self, trainer: Any, epoch: int, metrics: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, Any]) -> None:
         """Count epochs without improvement; ask the trainer to stop after ``patience``."""
         value = _read(metrics, self.monitor, "early-stopping")
         if self._improved(value):
@@ -64,7 +67,7 @@ class StopAt:
         self.monitor, self.threshold, self.mode = monitor, threshold, mode
 
     @hookimpl
-    def on_epoch_end(self, trainer: Any, epoch: int, metrics: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, Any]) -> None:
         """Ask the trainer to stop when the threshold is crossed."""
         value = _read(metrics, self.monitor, "stop-at")
         crossed = value < self.threshold if self.mode == "min" else value > self.threshold
@@ -83,7 +86,7 @@ class StepLR:
         self.step, self.gamma = step, gamma
 
     @hookimpl
-    def on_epoch_end(self, trainer: Any, epoch: int, metrics: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, Any]) -> None:
         """Decay the learning rates after every ``step``-th epoch."""
         if epoch % self.step == 0:
             for group in trainer.optimizer.param_groups:
@@ -97,7 +100,7 @@ class GradClip:
         self.max_norm = max_norm
 
     @hookimpl
-    def on_before_optimizer_step(self, trainer: Any, epoch: int, step: int) -> None:
+    def on_before_optimizer_step(self, trainer: Trainer, epoch: int, step: int) -> None:
         """Rescale all gradients together when their joint norm exceeds ``max_norm``."""
         from torch.nn.utils import clip_grad_norm_
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 import io
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidl.hookspecs import Register, hookimpl
+
+if TYPE_CHECKING:
+    from minidl.trainer import History, Trainer
 
 MIN_INTERVAL = 0.5  # seconds between redraws; the last epoch is always drawn
 
@@ -37,20 +40,20 @@ class LivePlot:
         self._drawn_at = -float("inf")
 
     @hookimpl
-    def on_fit_start(self, trainer: Any) -> None:
+    def on_fit_start(self, trainer: Trainer) -> None:
         """Check for a kernel; draw the epochs already done (after a resume)."""
         self.active, self.handle, self.drawn_epochs = in_kernel(), None, 0
         if self.active and len(trainer.history):
             self._draw(trainer.history.records)
 
     @hookimpl
-    def on_epoch_end(self, trainer: Any, epoch: int, metrics: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, Any]) -> None:
         """Redraw with this epoch (the trainer records it only after this hook)."""
         if self.active and time.monotonic() - self._drawn_at >= self.min_interval:
             self._draw([*trainer.history.records, metrics])
 
     @hookimpl
-    def on_fit_end(self, trainer: Any, history: Any) -> None:
+    def on_fit_end(self, trainer: Trainer, history: History) -> None:
         """Draw the final curve unless the last redraw already showed every epoch."""
         if self.active and len(history) != self.drawn_epochs:
             self._draw(history.records)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.distributed as dist
@@ -13,6 +13,10 @@ from torch.nn.parallel import DistributedDataParallel
 
 from minidl.errors import MinidlError
 from minidl.hookspecs import hookimpl
+from minidl.interfaces import Optimizer
+
+if TYPE_CHECKING:
+    from minidl.trainer import Trainer
 
 Impl = Literal["auto", "ddp", "allreduce"]
 IMPLS = ("auto", "ddp", "allreduce")
@@ -32,7 +36,7 @@ class GradientAllReduce:
     a single process's.
     """
 
-    def __init__(self, optimizer: Any, weight: Callable[[], float] | None = None) -> None:
+    def __init__(self, optimizer: Optimizer, weight: Callable[[], float] | None = None) -> None:
         self.optimizer, self.weight = optimizer, weight
         self._synced = False
 
@@ -61,7 +65,9 @@ class GradientAllReduce:
         """Synchronize the gradients, then take the wrapped optimizer's step."""
         self.synchronize()
         self._synced = False
-        return self.optimizer.step() if closure is None else self.optimizer.step(closure)
+        if closure is None:
+            return self.optimizer.step()
+        return self.optimizer.step(closure)  # type: ignore[call-arg]  # torch optimizers take one
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """The wrapped optimizer's ``zero_grad``."""
@@ -115,7 +121,7 @@ class DataParallelModule(DistributedDataParallel):
         return self.module.load_state_dict(state_dict, strict=strict, assign=assign)
 
 
-def choose_impl(model: Any, impl: str = "auto") -> Literal["ddp", "allreduce"]:
+def choose_impl(model: object, impl: str = "auto") -> Literal["ddp", "allreduce"]:
     """How gradients are averaged for ``model``.
 
     ``auto``: the explicit all-reduce when the model sets its own gradients
@@ -141,6 +147,8 @@ class GradientSync:
     """Averages gradients before other ``on_before_optimizer_step`` hooks (grad-clip) run."""
 
     @hookimpl(tryfirst=True)
-    def on_before_optimizer_step(self, trainer: Any, epoch: int, step: int) -> None:
+    def on_before_optimizer_step(self, trainer: Trainer, epoch: int, step: int) -> None:
         """Run the optimizer's all-reduce now rather than inside its step."""
-        trainer.optimizer.synchronize()
+        optimizer = trainer.optimizer
+        assert isinstance(optimizer, GradientAllReduce), "GradientSync goes with GradientAllReduce"
+        optimizer.synchronize()

@@ -10,9 +10,12 @@ import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from minidl.errors import MinidlError
+
+if TYPE_CHECKING:
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
 
 
 def worker_argv(argv: Sequence[str]) -> list[str]:
@@ -33,7 +36,7 @@ def worker_argv(argv: Sequence[str]) -> list[str]:
     return [*out[:at], "--strategy", "ddp", *out[at:]]
 
 
-def check_nproc(nproc: Any) -> int:
+def check_nproc(nproc: object) -> int:
     """``nproc`` if it is an integer >= 1, else :class:`MinidlError`."""
     if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
         raise MinidlError(f"--nproc must be an integer >= 1, got {nproc!r}")
@@ -46,7 +49,7 @@ PEER_LOST = re.compile(r"Connection (reset|closed) by peer|Broken pipe|NCCL comm
 DEBUG_VAR = "MINIDL_DEBUG"
 
 
-def _failure_text(failure: Any) -> str:
+def _failure_text(failure: ProcessFailure) -> str:
     message = failure.message
     if isinstance(message, dict):
         message = message.get("message", "")
@@ -65,7 +68,7 @@ def _own_error(stderr: str, errors_only: bool = False) -> str:
     return lines[-1] if lines else ""
 
 
-def describe_failure(error: Any, stderr: Mapping[int, str] | None = None) -> tuple[int, str]:
+def describe_failure(error: ChildFailedError, stderr: Mapping[int, str] | None = None) -> tuple[int, str]:
     """The exit code and a one-line message for torch's ``ChildFailedError``.
 
     The rank named is the first to fail of its own accord: a rank that failed only
@@ -104,7 +107,7 @@ def worker_command() -> list[str]:
 
 
 def launch(nproc: int, argv: Sequence[str], *, program: Sequence[str] | None = None,
-           echo: Callable[[str], Any] = lambda line: print(line, file=sys.stderr),
+           echo: Callable[[str], object] = lambda line: print(line, file=sys.stderr),
            debug: bool | None = None) -> int:
     """Run ``program argv`` in ``nproc`` processes on this machine through torch's launcher.
 

@@ -67,7 +67,7 @@ def _check_same_everywhere(run: Run, ctx: DistContext) -> None:
     trainer = run.trainer
     mine = {"seed": trainer.seed, "batch_size": trainer.batch_size, "epochs": trainer.max_epochs,
             "dataset": run.dataset.state_dict()}
-    everyone: list[Any] = [None] * ctx.world_size
+    everyone: list[object] = [None] * ctx.world_size
     dist.all_gather_object(everyone, mine)
     for rank, theirs in enumerate(everyone):
         if theirs != everyone[0]:

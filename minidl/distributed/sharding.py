@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import torch
 
 from minidl.adapters import DatasetWrapper
 from minidl.errors import MinidlError
-from minidl.interfaces import Batch
+from minidl.interfaces import Batch, Dataset
 
 
 def share_sizes(batch: int, world_size: int) -> list[int]:
@@ -29,7 +28,7 @@ class ShardedDataset(DatasetWrapper):
     every rank; everything else is the wrapped dataset's.
     """
 
-    def __init__(self, data: Any, rank: int, world_size: int) -> None:
+    def __init__(self, data: Dataset, rank: int, world_size: int) -> None:
         if not 0 <= rank < world_size:
             raise MinidlError(f"rank {rank} is not in 0..{world_size - 1}")
         super().__init__(data)

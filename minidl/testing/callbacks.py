@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from minidl.hookspecs import PROJECT_NAME
 from minidl.testing.common import check_stateful
 from minidl.testing.context import SEED, Context, require
@@ -13,7 +11,7 @@ TRAINING_EVENTS = ("on_fit_start", "on_epoch_start", "on_before_optimizer_step",
                    "on_epoch_end", "on_fit_end")
 
 
-def _hook_methods(callback: Any) -> tuple[list[str], list[str]]:
+def _hook_methods(callback: object) -> tuple[list[str], list[str]]:
     """The training-event methods with and without the ``@hookimpl`` marker."""
     marker = f"{PROJECT_NAME}_impl"
     marked: list[str] = []

@@ -8,7 +8,6 @@ import copy
 import inspect
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import torch
 
@@ -67,7 +66,7 @@ def check_stateful(ctx: Context) -> None:
     require(same_state(fresh.state_dict(), state), "state_dict() after load_state_dict(state) differs from state")
 
 
-def same_state(a: Any, b: Any) -> bool:
+def same_state(a: object, b: object) -> bool:
     if torch.is_tensor(a) or torch.is_tensor(b):
         return torch.is_tensor(a) and torch.is_tensor(b) and torch.equal(a, b)
     if isinstance(a, Mapping) and isinstance(b, Mapping):

@@ -31,7 +31,7 @@ CHECKS: dict[str, tuple[Callable[[Context], None], ...]] = {
 }
 
 
-def check_name(check: Callable[..., Any]) -> str:
+def check_name(check: Callable[..., object]) -> str:
     """The name a check goes by in messages: ``check_model_output`` -> ``output``."""
     name = check.__name__.removeprefix("check_")
     for kind in CHECKS:

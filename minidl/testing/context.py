@@ -11,13 +11,16 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 import torch
 
 from minidl.plugins import Plugins
 from minidl.registry import Component, Registry
+
+if TYPE_CHECKING:
+    from minidl.interfaces import Dataset, Loss, Model
 
 #: The partners used when neither the caller nor the plugin supplies a compatible one.
 FALLBACK = {"dataset": ("synthetic-linear", {"num_examples": 64, "num_test": 16}),
@@ -43,7 +46,7 @@ class ConformanceError(AssertionError):
         super().__init__(message if failures else f"{component} fails check {check!r}: {message}")
 
 
-def require(condition: Any, message: str) -> None:
+def require(condition: object, message: str) -> None:
     """Fail the running check with ``message`` unless ``condition`` holds."""
     if not condition:
         raise AssertionError(message)
@@ -74,9 +77,9 @@ PartnerSpec = str | tuple[str, Mapping[str, Any]] | Any
 class Partners:
     """A dataset, a model and a loss that run together, and one batch drawn from them."""
 
-    data: Any
-    model: Any
-    loss: Any
+    data: Dataset
+    model: Model
+    loss: Loss
     description: str
     X: torch.Tensor = field(init=False)
     y: torch.Tensor = field(init=False)
@@ -205,8 +208,8 @@ def _find_partners(ctx: Context) -> Partners:
 class _Failed:
     """A partner dataset that failed to build, tried again only to repeat its error."""
 
-    spec: Any
+    spec: PartnerSpec
 
-    def reraise(self) -> Any:
+    def reraise(self) -> NoReturn:
         raise RuntimeError(f"{_describe(self.spec, 'dataset')} failed to build (see above)")
 

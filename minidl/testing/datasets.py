@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import torch
 
+from minidl.interfaces import Dataset
 from minidl.testing.context import SEED, Context, require
 
 
-def _epoch(data: Any, batch_size: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def _epoch(data: Dataset, batch_size: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return list(data.batches(batch_size, torch.Generator().manual_seed(seed)))
 
 

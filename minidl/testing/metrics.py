@@ -30,13 +30,23 @@ def check_higher_is_better(ctx: Context) -> None:
 
 
 def check_mean_over_examples(ctx: Context) -> None:
-    """The metric of a split is the size-weighted mean of its chunks' (evaluation is chunked)."""
+    """The metric of a split is the size-weighted mean of its chunks' (evaluation is chunked).
+
+    A metric with ``chunk_mean`` / ``from_mean`` (a function of a mean, e.g. perplexity):
+    ``chunk_mean`` is such a mean, and ``from_mean(chunk_mean(...))`` is the metric.
+    """
     y_hat, y = _metric_inputs(ctx)
     n, k = len(y), max(1, len(y) // 3)
-    whole = ctx.built(y_hat, y)
-    parts = (k * ctx.built(y_hat[:k], y[:k]) + (n - k) * ctx.built(y_hat[k:], y[k:])) / n
+    mean = getattr(ctx.built, "chunk_mean", ctx.built)
+    whole = mean(y_hat, y)
+    parts = (k * mean(y_hat[:k], y[:k]) + (n - k) * mean(y_hat[k:], y[k:])) / n
     require(math.isclose(whole, parts, rel_tol=1e-4, abs_tol=1e-6),
-            f"on the whole split {whole:g}, from two chunks {parts:g}; return a mean over examples")
+            f"on the whole split {whole:g}, from two chunks {parts:g}; return a mean over examples "
+            "(or give chunk_mean and from_mean)")
+    if mean is not ctx.built:
+        value, via_mean = ctx.built(y_hat, y), ctx.built.from_mean(whole)
+        require(math.isclose(value, via_mean, rel_tol=1e-6, abs_tol=1e-9),
+                f"metric(y_hat, y) is {value:g} but from_mean(chunk_mean(y_hat, y)) is {via_mean:g}")
 
 
 def check_fmt(ctx: Context) -> None:

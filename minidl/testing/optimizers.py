@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from minidl.interfaces import Optimizer
 from minidl.testing.context import Context, quadratic_params, require
 
 
@@ -18,7 +19,7 @@ def _quadratic(params: Sequence[torch.Tensor]) -> torch.Tensor:
     return sum((((p - 1.0) ** 2).sum() for p in params), torch.zeros(())) / 2
 
 
-def _steps(optimizer: Any, params: Sequence[torch.Tensor], count: int) -> float:
+def _steps(optimizer: Optimizer, params: Sequence[torch.Tensor], count: int) -> float:
     """``count`` steps on the quadratic; the loss after them."""
     for _ in range(count):
         optimizer.zero_grad()

@@ -8,11 +8,14 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidl.plugins import Plugins, hook_problems, load_plugins
 from minidl.testing.component import check_component, registered_name
 from minidl.testing.context import ConformanceError, PartnerSpec, require
+
+if TYPE_CHECKING:
+    import pytest
 
 
 def _load_plugin(plugin: str | ModuleType, plugins: Plugins | None) -> tuple[Plugins, str]:
@@ -106,7 +109,7 @@ def check_plugin(plugin: str | ModuleType, plugins: Plugins | None = None, *,
     return results
 
 
-def parametrize_components(plugin: str | ModuleType, plugins: Plugins | None = None) -> Any:
+def parametrize_components(plugin: str | ModuleType, plugins: Plugins | None = None) -> pytest.MarkDecorator:
     """A ``pytest.mark.parametrize`` over ``(kind, name)`` of the plugin's components."""
     import pytest
 
