@@ -314,3 +314,163 @@ def test_show_callback_prints_the_set_form_that_works(invoke) -> None:
                     "--epochs", "1", "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["config"]["callback"]["early-stopping"]["patience"] == 1
+
+
+# -- failures inside training: one line naming the component; the traceback with --debug ----------
+FAILING_PLUGIN = '''
+from typing import Any
+from minidl import hookimpl
+
+
+class Boom:
+    """Adds the learning rate to the record, prints, and raises at the end of epoch 2."""
+
+    @hookimpl
+    def on_epoch_end(self, trainer: Any, epoch: int, metrics: dict) -> None:
+        print("plugin says hi")
+        metrics["lr"] = trainer.optimizer.param_groups[0]["lr"]
+        if epoch == 2:
+            raise ValueError("kaboom at epoch 2")
+
+
+def boom() -> Any:
+    """Raise at the end of epoch 2."""
+    return Boom()
+
+
+def bad_model(num_inputs: int | None = None) -> Any:
+    """A model whose forward raises in the second epoch."""
+    import torch
+
+    class Bad(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(2, 1)
+            self.calls = 0
+
+        def forward(self, X):
+            self.calls += self.training
+            if self.calls > 150:
+                raise ValueError("bad shapes somewhere")
+            return self.lin(X)
+
+    return Bad()
+
+
+@hookimpl
+def register_callbacks(register):
+    register("boom", boom)
+
+
+@hookimpl
+def register_models(register):
+    register("bad", bad_model)
+'''
+
+
+@pytest.fixture
+def failing_plugin(tmp_path: Path) -> str:
+    path = tmp_path / "failing.py"
+    path.write_text(FAILING_PLUGIN)
+    return str(path)
+
+
+def test_a_model_that_raises_in_training_is_named_in_one_line(invoke, failing_plugin: str) -> None:
+    result = invoke("-p", failing_plugin, "train", "--model", "bad")
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: model 'bad' from plugin {failing_plugin!r} raised ValueError: "
+                             "bad shapes somewhere\n")
+    assert result.stdout.startswith("epoch 1, loss ")
+
+
+def test_a_callback_that_raises_is_named_and_the_last_checkpoint_kept(invoke, failing_plugin: str,
+                                                                       tmp_path: Path) -> None:
+    import torch
+
+    out = tmp_path / "run"
+    result = invoke("-p", failing_plugin, "train", "--callback", "boom", "--out", str(out))
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: callback 'boom' from plugin {failing_plugin!r} raised ValueError: kaboom at "
+                             f"epoch 2; epoch 1 is saved in {out / 'checkpoint.pt'}\n")
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["epoch"] == 1
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_debug_shows_the_full_traceback(invoke, failing_plugin: str, how: str) -> None:
+    if how == "flag":
+        result = invoke("--debug", "-p", failing_plugin, "train", "--model", "bad")
+    else:
+        result = invoke("-p", failing_plugin, "train", "--model", "bad", env={"MINIDL_DEBUG": "1"})
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Traceback (most recent call last):")
+    assert 'raise ValueError("bad shapes somewhere")' in result.stderr
+    assert result.stderr.splitlines()[-1] == (f"Error: model 'bad' from plugin {failing_plugin!r} raised "
+                                              "ValueError: bad shapes somewhere")
+
+
+def test_values_callbacks_add_are_on_the_epoch_line(invoke, failing_plugin: str) -> None:
+    result = invoke("-p", failing_plugin, "train", "--callback", "boom", "--epochs", "1")
+    assert result.exit_code == 0, result.stderr
+    assert re.fullmatch(r"epoch 1, loss \d+\.\d{6}, lr 0\.03", result.stdout.splitlines()[1])
+
+
+def test_a_plugin_printing_during_json_goes_to_stderr(invoke, failing_plugin: str) -> None:
+    result = invoke("-p", failing_plugin, "train", "--callback", "boom", "--epochs", "1", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["history"][0]["lr"] == 0.03
+    assert result.stderr == "plugin says hi\n"
+
+
+def test_a_first_party_name_says_which_distribution_to_install(invoke) -> None:
+    assert_usage_error(invoke("train", "--optimizer", "adam"), "unknown optimizer 'adam'; available: sgd",
+                       "first-party plugin minidl-optim", "pip install ./plugins/optim")
+    assert_usage_error(invoke("train", "--model", "lenet"), "minidl-vision", "pip install ./plugins/vision")
+    assert_usage_error(invoke("train", "--model", "linre"), "did you mean 'linreg'")
+
+
+def test_dataset_too_big_for_the_memory_is_one_line(invoke) -> None:
+    result = invoke("train", "--set", "dataset.num_examples=100000000", "--set", "dataset.num_inputs=1000000")
+    assert_usage_error(result, "dataset 'synthetic-linear' needs about 400.0 TB of memory", "available")
+
+
+def test_lr_is_parsed_and_checked_once(invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12.3: `--lr` was type-checked 4 times and range-checked 3 times (the config resolved twice)."""
+    from minidl import config as config_module
+    from minidl import options, trainer
+
+    counts = {"parse": 0, "check": 0, "resolve": 0, "fit guard": 0}
+
+    def counting(name: str, original, when=lambda *a: True):
+        def wrapper(*args, **kwargs):
+            counts[name] += bool(when(*args))
+            return original(*args, **kwargs)
+        return wrapper
+
+    is_lr = lambda option, *rest: option.name == "lr"  # noqa: E731
+    monkeypatch.setattr(options.Option, "parse", counting("parse", options.Option.parse, is_lr))
+    monkeypatch.setattr(options.Option, "check", counting("check", options.Option.check, is_lr))
+    monkeypatch.setattr(config_module.RunConfig, "resolve",
+                        counting("resolve", config_module.RunConfig.resolve, lambda cfg, *a: not cfg.resolved))
+    monkeypatch.setattr(trainer, "check_learning_rate", counting("fit guard", trainer.check_learning_rate))
+    result = invoke("train", "--lr", "0.05", "--epochs", "1", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["config"]["optimizer"]["lr"] == 0.05
+    assert counts == {"parse": 1, "check": 1, "resolve": 1, "fit guard": 1}  # the guard: for library users
+
+
+@pytest.mark.parametrize("args", [
+    ["-p", "{path}", "--debug", "hello"], ["--debug", "-p", "{path}", "hello"], ["--plugin={path}", "hello"],
+    ["-p{path}", "hello"],
+])
+def test_plugin_option_in_every_spelling(invoke, tmp_path: Path, args: list[str]) -> None:
+    path = tmp_path / "myplugin.py"
+    path.write_text(LOCAL_PLUGIN)
+    result = invoke(*(arg.format(path=path) for arg in args))
+    assert result.stdout == "hello from a plugin\n", result.stderr
+
+
+def test_help_lists_the_commands_of_a_named_plugin(invoke, tmp_path: Path) -> None:
+    path = tmp_path / "myplugin.py"
+    path.write_text(LOCAL_PLUGIN)
+    assert "hello" in invoke("-p", str(path), "--help").stdout
+    assert "hello" not in invoke("--help").stdout

@@ -91,3 +91,25 @@ def test_a_broken_installed_plugin_is_one_warning_line_and_everything_else_works
         assert result.stderr == ("Warning: plugin 'brokenplug' (from brokenplug) failed to load: "
                                  "ImportError: needs a missing package\n")
     assert "linreg" in run("list", "model", env=env).stdout
+
+
+@pytest.mark.parametrize(("args", "toml", "expected"), [
+    (["--set", "dataset.num_examples=99999999999999999999999"], None,
+     "Error: dataset 'synthetic-linear': option 'num_examples' must be <= 100000000, got 99999999999999999999999"),
+    ([], "[dataset]\nnum_examples = 1000000000000\n",
+     "Error: dataset 'synthetic-linear': option 'num_examples' must be <= 100000000, got 1000000000000"),
+    ([], "[dataset]\nnum_test = 1000000000000\n",
+     "Error: dataset 'synthetic-linear': option 'num_test' must be <= 100000000, got 1000000000000"),
+    ([], "[optimizer]\nlr = nan\n", "Error: optimizer 'sgd': option 'lr' must be a finite number, got nan"),
+    (["--lr", "nan"], None, "Error: optimizer 'sgd': option 'lr' must be a finite number, got nan"),
+    (["--dataset", "torch-synthetic-linear", "--set", "dataset.noise_std=nan"], None,
+     "Error: dataset 'torch-synthetic-linear': option 'noise_std' must be a finite number, got nan"),
+])
+def test_huge_and_non_finite_values_are_one_line_exit_2(tmp_path: Path, args: list[str], toml: str | None,
+                                                         expected: str) -> None:
+    if toml is not None:
+        (tmp_path / "run.toml").write_text(toml)
+        args = [*args, "--config", str(tmp_path / "run.toml")]
+    env = {"MINIDL_LOAD_PLUGINS": "concise"} if "torch-synthetic-linear" in args else None
+    result = run("train", *args, env=env)
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", expected + "\n")

@@ -242,3 +242,62 @@ def test_missing_and_unreadable_config_files(tmp_path):
 def test_component_table_without_name_keeps_the_default():
     cfg = from_toml("[optimizer]\nlr = 0.2\n")
     assert cfg.optimizer == ComponentConfig("sgd", {"lr": 0.2})
+
+
+# -- the library does what the command line does ----------------------------------------------------
+def test_with_flags_layers_names_assignments_then_flags_on_a_copy(registry):
+    base = from_toml('[train]\nepochs = 2\n\n[optimizer]\nlr = 0.01\n')
+    config = base.with_flags(assignments=["optimizer.lr=0.2", "train.seed=4"], lr="0.3", epochs="5",
+                             metrics=["mse"], callbacks=["stop-at"], model="linreg", batch_size=None)
+    assert base.optimizer.options == {"lr": 0.01} and base.train.epochs == 2  # unchanged
+    resolved = config.resolve(registry)
+    assert resolved.optimizer.options["lr"] == 0.3  # the flag wins over --set
+    assert (resolved.train.epochs, resolved.train.seed, resolved.train.batch_size) == (5, 4, 10)
+    assert resolved.train.metrics == ["mse"] and list(resolved.callbacks) == ["stop-at"]
+    with pytest.raises(OptionError, match="train has no setting 'colour'"):
+        base.with_flags(colour="red")
+
+
+def test_to_dict_is_what_the_toml_reads_back_as(registry):
+    import tomllib
+
+    resolved = full_config().resolve(registry)
+    data = resolved.to_dict()
+    assert data == tomllib.loads(resolved.to_toml())
+    assert data["dataset"]["true_w"] == [1.5, -2.0, 0.25] and data["callback"]["lr-schedule"]["gamma"] == 0.9
+    data["dataset"]["true_w"].append(9.0)
+    assert resolved.dataset.options["true_w"] == [1.5, -2.0, 0.25]  # plain copies
+    assert "callback" not in RunConfig().to_dict()
+
+
+def test_a_resolved_config_is_not_checked_again(registry, monkeypatch):
+    from minidl import options
+
+    resolved = RunConfig().resolve(registry)
+    assert resolved.resolved and not RunConfig().resolved
+    calls = []
+    monkeypatch.setattr(options.Option, "check", lambda self, value: calls.append(self.name) or value)
+    again = resolved.resolve(registry)
+    assert again == resolved and again is not resolved and calls == []
+    again.apply("optimizer.lr=0.5")  # a change: resolved again, in full
+    assert not again.resolved and again.resolve(registry).optimizer.options["lr"] == 0.5 and "lr" in calls
+
+
+def test_check_resume_compatible(registry):
+    from minidl.config import check_resume_compatible
+
+    saved = RunConfig().resolve(registry)
+    check_resume_compatible(saved, saved.with_flags(epochs=6, device="auto").resolve(registry), {"epoch": 3})
+    with pytest.raises(MinidlError, match=r"only --epochs and --device may change, not optimizer\.lr, train\.seed"):
+        check_resume_compatible(saved, saved.with_flags(lr=0.1, seed=2).resolve(registry), {"epoch": 3})
+    with pytest.raises(MinidlError, match="'runs/a' has already trained 3 epochs; --epochs is the new total"):
+        check_resume_compatible(saved, saved.with_flags(epochs=2).resolve(registry), {"epoch": 3}, where="runs/a")
+    with pytest.raises(TypeError, match="resolve both"):
+        check_resume_compatible(saved, RunConfig(), {"epoch": 0})
+
+
+def test_flatten():
+    from minidl.config import flatten
+
+    assert flatten({"train": {"epochs": 3}, "callback": {"a": {"b": 1}}, "x": [1]}) == {
+        "train.epochs": 3, "callback.a.b": 1, "x": [1]}

@@ -198,3 +198,53 @@ def test_listing_and_describing_components_does_not_import_torch(allow):
                             capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) >= sum(map(len, DEFAULT_NAMES.values()))
+
+
+# -- memory estimates ----------------------------------------------------------------------------------
+def test_a_dataset_whose_estimate_exceeds_the_memory_is_refused_before_it_is_built():
+    from minidl.errors import MinidlError
+    from minidl.registry import Registry
+
+    built = []
+
+    def huge(num_examples: int = 10) -> object:
+        """Huge."""
+        built.append(num_examples)
+        return object()
+
+    huge.estimate_bytes = lambda options: options["num_examples"] * 10**12  # type: ignore[attr-defined]
+    registry = Registry()
+    registry.add("dataset", "huge", huge, "test")
+    registry.build("dataset", "huge", {"num_examples": 0})
+    with pytest.raises(MinidlError, match=r"^dataset 'huge' needs about 1000\.0 PB of memory \(num_examples=1000000\) "
+                                          r"but this machine has [\d.]+ [kMGTP]?B available; choose smaller sizes$"):
+        registry.build("dataset", "huge", {"num_examples": 10**6})
+    with pytest.raises(MinidlError, match="needs about"):
+        registry.build_resolved("dataset", "huge", {"num_examples": 10**6})
+    assert built == [0]
+
+
+def test_check_estimate_and_available_memory():
+    from minidl.errors import MinidlError
+    from minidl.memory import available_memory, check_estimate, format_bytes
+
+    free = available_memory()
+    assert free is None or free > 0
+    check_estimate("dataset 'x'", lambda options: 10, {"n": 1}, available=100)
+    with pytest.raises(MinidlError, match=r"dataset 'x' needs about 2\.0 kB of memory \(n=5\) but this machine "
+                                          r"has 1\.0 kB available"):
+        check_estimate("dataset 'x'", lambda options: 2000, {"n": 5, "name": "a"}, available=1000)
+    assert [format_bytes(n) for n in (999, 1500, 4 * 10**14)] == ["999 B", "1.5 kB", "400.0 TB"]
+
+
+def test_synthetic_linear_estimates_its_bytes(registry):
+    import torch
+
+    factory = registry.get("dataset", "synthetic-linear").factory
+    options = {"num_examples": 1000, "num_inputs": 2, "num_test": 500}
+    data = factory(num_examples=1000, num_inputs=2, num_test=500)
+    X, y = data.tensors("train")
+    allocated = (X.numel() + y.numel()) * 1.5 * 4  # train and test X, y as float32
+    assert factory.estimate_bytes(options) >= allocated
+    assert factory.estimate_bytes(options) < 4 * allocated
+    assert X.dtype == torch.float32
