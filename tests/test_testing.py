@@ -409,6 +409,23 @@ def test_the_guides_plugin_loads_and_conforms(tmp_path: Path) -> None:
     assert {"trains", "gradients"} <= set(results["model 'tiny-mlp'"])
 
 
+def test_the_guides_manual_optimizer_conforms_and_steps_like_its_formula(tmp_path: Path) -> None:
+    text = (REPO / "plugins" / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"<!-- optimizer-example[^>]*-->\n```python\n(.*?)```", text, re.S)
+    assert code, "plugins/README.md lost its marked ManualOptimizer example"
+    path = tmp_path / "minidl_signsgd.py"
+    path.write_text(code.group(1), encoding="utf-8")
+    plugins = minidl.load_plugins(extra=[str(path)], entry_points=False)
+    results = check_plugin(str(path), plugins)
+    assert {"decreases_quadratic", "lr_in_param_groups", "state_dict"} <= set(results["optimizer 'sign-sgd'"])
+    w = torch.tensor([1.0, -2.0, 0.5], requires_grad=True)
+    optimizer = plugins.registry.build("optimizer", "sign-sgd", {"lr": 0.1}, params=[w])
+    assert isinstance(optimizer, minidl.ManualOptimizer)
+    (w * torch.tensor([3.0, -1.0, 0.0]) + w**2).sum().backward()  # gradient 3 + 2w, -1 + 2w, 2w
+    optimizer.step()
+    assert torch.allclose(w.detach(), torch.tensor([1.0 - 0.1, -2.0 + 0.1, 0.5 - 0.1]))
+
+
 # -- every installed first-party plugin conforms -----------------------------------------------
 def installed_components() -> list[tuple[str, str, str]]:
     """``(plugin, kind, name)`` of components registered by installed, non-default plugins."""
