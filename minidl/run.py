@@ -55,8 +55,8 @@ class Run:
         suspects = self._suspects()
         by_id = {id(obj): label for obj, label in suspects}
         modules: dict[str, set[str]] = {}
-        for obj, label in suspects:
-            modules.setdefault(type(obj).__module__, set()).add(label)
+        for obj, name in suspects:
+            modules.setdefault(type(obj).__module__, set()).add(name)
         by_module = {module: next(iter(labels)) for module, labels in modules.items()
                      if len(labels) == 1 and not module.startswith(("torch.", "builtins"))}  # unambiguous only
         frames = list(traceback.walk_tb(exc.__traceback__))

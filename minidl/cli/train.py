@@ -171,7 +171,8 @@ def _train(plugins: Plugins, config: RunConfig, *, quiet: bool, as_json: bool, o
                          optimizer=run.optimizer)
     if recorder is not None:
         recorder.start(run)
-        tracker.attach(run)
+        if tracker is not None:
+            tracker.attach(run)
     history = _fit(run, resume, recorder, progress=rank_zero and not (quiet or as_json) and sys.stderr.isatty(),
                    tracker=tracker)
     return run, history, recorder
