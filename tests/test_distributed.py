@@ -353,9 +353,20 @@ def test_a_failed_rank_is_one_line_naming_it_and_its_own_error(tmp_path: Path) -
     assert "the job stopped the other ranks (0)" in result.stderr
     for noise in ("Traceback", "Connection", "To enable traceback"):
         assert noise not in result.stderr
-    debug = minidl_train(*args, **fault, MINIDL_DEBUG="1")  # everything, for --debug
+    debug = minidl_train("--debug", *args, **fault)  # everything, for --debug
     assert debug.returncode == 1
     assert "Traceback" in debug.stderr and debug.stderr.rstrip().splitlines()[-1].startswith("Error: rank 1 failed")
+
+
+def test_debug_is_asked_by_the_flag_before_the_subcommand_or_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MINIDL_DEBUG", raising=False)
+    assert distributed.debug_requested(["--debug", "-p", "x.py", "train", "--epochs", "2"])
+    assert not distributed.debug_requested(["train", "--set", "callback.x.debug=1", "--debug"])
+    assert not distributed.debug_requested(["train"])
+    monkeypatch.setenv("MINIDL_DEBUG", "0")
+    assert not distributed.debug_requested(["train"])
+    monkeypatch.setenv("MINIDL_DEBUG", "1")
+    assert distributed.debug_requested(["train"])
 
 
 # -- the working directory is never on a worker's path (issue 14.1) ---------------------------
