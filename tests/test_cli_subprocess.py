@@ -113,3 +113,32 @@ def test_huge_and_non_finite_values_are_one_line_exit_2(tmp_path: Path, args: li
     env = {"MINIDL_LOAD_PLUGINS": "concise"} if "torch-synthetic-linear" in args else None
     result = run("train", *args, env=env)
     assert (result.returncode, result.stdout, result.stderr) == (2, "", expected + "\n")
+
+
+RAISING_PLUGIN = '''
+from minidl import hookimpl
+
+
+class Raise:
+    @hookimpl
+    def on_epoch_end(self, trainer, epoch, metrics):
+        raise RuntimeError("callback broke")
+
+
+@hookimpl
+def register_callbacks(register):
+    register("raise", lambda: Raise())
+'''
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_callback_raising_in_a_real_process(tmp_path: Path, debug: bool) -> None:
+    plugin = tmp_path / "raising.py"
+    plugin.write_text(RAISING_PLUGIN)
+    result = run("-p", str(plugin), "train", "--callback", "raise", env={"MINIDL_DEBUG": "1" if debug else "0"})
+    line = f"Error: callback 'raise' from plugin {str(plugin)!r} raised RuntimeError: callback broke"
+    assert result.returncode == 1 and result.stdout == ""
+    if debug:
+        assert result.stderr.startswith("Traceback") and result.stderr.endswith(line + "\n")
+    else:
+        assert result.stderr == line + "\n"
