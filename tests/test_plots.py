@@ -133,3 +133,135 @@ def test_no_pyplot_figures_are_left_open(run: Run, tmp_path: Path) -> None:
     plot_data(run.dataset, tmp_path / "d.png")
     plot_history(run.trainer.history, tmp_path / "h.png")
     assert plt.get_fignums() == before
+
+
+# -- classification runs (issue 13) -----------------------------------------------------------
+def class_data(shape: tuple[int, ...] = (1, 28, 28), n: int = 30, text_labels: tuple[str, ...] | None = None):
+    import torch
+
+    from minidl.adapters import TensorData
+
+    generator = torch.Generator().manual_seed(0)
+    data = TensorData(torch.rand(n, *shape, generator=generator), torch.arange(n) % 3)
+    if text_labels is not None:
+        data.text_labels = text_labels  # type: ignore[attr-defined]
+    return data
+
+
+def titles(figure) -> list[str]:
+    return [axes.get_title() for axes in figure.axes if axes.get_title()]
+
+
+def test_class_images_are_a_grid_of_samples_with_their_labels(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from minidl import plots
+
+    drawn = {}
+    real = plots.images_figure
+    monkeypatch.setattr(plots, "images_figure", lambda *a, **k: drawn.setdefault("figure", real(*a, **k)))
+    assert_format(plot_data(class_data(text_labels=("zero", "one", "two")), tmp_path / "d.png"))
+    figure = drawn["figure"]
+    assert titles(figure) == ["zero", "one", "two"] * 6  # the first 18, as the book's show_images(X, 2, 9)
+    assert len(figure.axes[0].images) == 1 and not figure.axes[0].axison
+    assert figure.axes[0].images[0].get_array().shape == (28, 28)
+
+
+@pytest.mark.parametrize(("shape", "image"), [((1, 28, 28), (28, 28)), ((28, 28), (28, 28)), ((784,), (28, 28)),
+                                              ((3, 8, 8), (8, 8, 3)), ((3,), None), ((2, 5, 5), None)])
+def test_examples_as_images(shape: tuple[int, ...], image: tuple[int, ...] | None) -> None:
+    from minidl.plots import as_images
+
+    images = as_images(class_data(shape, n=2).tensors()[0])
+    assert (None if images is None else tuple(images.shape[1:])) == image
+
+
+def test_class_labels_without_names_show_their_numbers_and_few_images_fill_one_row() -> None:
+    from minidl.plots import images_figure, label_names
+
+    data = class_data(n=4)
+    _, y = data.tensors()
+    figure = images_figure(data.tensors()[0][:, 0], label_names(data, y))
+    assert titles(figure) == ["0", "1", "2", "0"]
+
+
+def test_declared_real_labels_or_tabular_classes_stay_a_scatter(tmp_path: Path) -> None:
+    from minidl.plots import is_classification
+
+    data = class_data((1, 28, 28))
+    data.label_kind = "real"  # type: ignore[attr-defined]
+    assert not is_classification(data, data.tensors()[1])
+    assert is_classification(class_data((3,)), class_data((3,)).tensors()[1])  # integer labels: classes
+    assert_format(plot_data(class_data((3,)), tmp_path / "tabular.png", feature=2))
+
+
+def classifier_records() -> list[dict]:
+    return [{"epoch": e, "loss": 1.4 / e, "accuracy": 0.5 + e / 10, "test_loss": 1.5 / e,
+             "test_accuracy": 0.45 + e / 10} for e in (1, 2, 3, 4)]
+
+
+def test_metrics_are_drawn_beside_the_loss(tmp_path: Path) -> None:
+    from matplotlib.image import imread
+
+    figure = history_figure(classifier_records())
+    loss, accuracy = figure.axes
+    assert loss.get_yscale() == "log" and accuracy.get_yscale() == "linear"
+    assert (loss.get_ylabel(), accuracy.get_ylabel()) == ("loss", "accuracy")
+    assert [t.get_text() for t in accuracy.get_legend().get_texts()] == ["train", "test"]
+    train, test = accuracy.get_lines()
+    assert list(train.get_ydata()) == [r["accuracy"] for r in classifier_records()]
+    assert list(test.get_ydata()) == [r["test_accuracy"] for r in classifier_records()]
+    height, width = imread(plot_history(classifier_records(), tmp_path / "h.png")).shape[:2]
+    assert (width, height) == (1400, 500)  # two panels of the book's size
+
+
+def test_a_loss_within_one_decade_has_plain_tick_labels() -> None:
+    loss = history_figure(classifier_records()).axes[0]  # 0.35 .. 1.5
+    formatter = loss.yaxis.get_major_formatter()
+    assert [formatter(value, 0) for value in (0.4, 0.8, 1, 1.2)] == ["0.4", "0.8", "1", "1.2"]
+    wide = history_figure([{"epoch": 1, "loss": 1.0}, {"epoch": 2, "loss": 1e-4}]).axes[0]
+    assert "10^{-2}" in wide.yaxis.get_major_formatter()(1e-2, 0)  # several decades: powers of ten
+
+
+def test_chosen_metrics_and_unknown_ones(tmp_path: Path) -> None:
+    from minidl.plots import metric_names
+
+    assert metric_names(classifier_records()) == ["accuracy"]
+    figure = history_figure(classifier_records(), metrics=["accuracy"])
+    assert [axes.get_ylabel() for axes in figure.axes] == ["accuracy"]
+    with pytest.raises(MinidlError, match=r"no metric 'mse' in the records; it has: loss, accuracy"):
+        plot_history(classifier_records(), tmp_path / "h.png", metrics=["mse"])
+    records = classifier_records()
+    records[2]["accuracy"] = "high"
+    with pytest.raises(MinidlError, match=r"epoch 3 has accuracy 'high', not a number"):
+        plot_history(records, tmp_path / "h.png")
+
+
+def test_a_record_without_epoch_is_one_line_naming_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": 1, "loss": 0.5}\n{"loss": 0.4}\n')
+    with pytest.raises(MinidlError) as info:
+        plot_history(tmp_path, tmp_path / "h.png")
+    message = str(info.value)
+    assert "metrics.jsonl', line 2: the record has no 'epoch'" in message and "\n" not in message
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": "one", "loss": 0.5}\n[1, 2]\n')
+    with pytest.raises(MinidlError, match=r"line 1: the record has 'epoch' 'one', not an integer"):
+        plot_history(tmp_path, tmp_path / "h.png")
+
+
+def test_a_picture_is_written_whole_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from matplotlib.figure import Figure
+
+    from minidl.checkpoint import WriteError
+
+    (tmp_path / "h.png").write_bytes(b"the old picture")
+
+    def full(self: Figure, file: object, **kwargs: object) -> None:
+        file.write(b"\x89PNG half")  # type: ignore[attr-defined]
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", full)
+    with pytest.raises(WriteError, match=r"cannot write picture '.*h\.png': No space left on device"):
+        plot_history(classifier_records(), tmp_path / "h.png")
+    assert (tmp_path / "h.png").read_bytes() == b"the old picture"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.png"]

@@ -1,4 +1,4 @@
-"""``minidl plot``: the notebook's scatter of the data, or a run's loss curves."""
+"""``minidl plot``: the data (the notebook's scatter, or sample images with their labels), or a run's curves."""
 
 from __future__ import annotations
 
@@ -18,14 +18,18 @@ from minidl.plugins import Plugins
 @click.option("--set", "assignments", multiple=True, metavar="dataset.OPTION=VALUE", help="A dataset option.")
 @click.option("--seed", type=int, help="With `data`: the seed the data is drawn from (default 0).")
 @click.option("--config", "config_path", metavar="FILE", help="With `data`: take the dataset from a config file.")
+@click.option("--metric", "metrics", multiple=True, metavar="NAME",
+              help="With RUN_DIR: draw this curve (loss, accuracy, ...; repeatable; default: all of them).")
 @click.pass_obj
 def plot_command(plugins: Plugins, target: str, output: str, feature: int, dataset: str | None,
-                 assignments: tuple[str, ...], seed: int | None, config_path: str | None) -> None:
-    """Draw `data` (a feature against the labels, as the notebook) or a run's loss curves.
+                 assignments: tuple[str, ...], seed: int | None, config_path: str | None,
+                 metrics: tuple[str, ...]) -> None:
+    """Draw `data` (a feature against the labels, or sample images of classes) or a run's curves.
 
     \b
       minidl plot data -o data.png --set dataset.num_examples=500
       minidl plot runs/a -o loss.svg
+      minidl plot runs/a -o accuracy.png --metric accuracy
     """
     from minidl.plots import check_plot_path, plot_data, plot_history
 
@@ -33,8 +37,10 @@ def plot_command(plugins: Plugins, target: str, output: str, feature: int, datas
     if target != "data":
         if not os.path.isdir(target):
             raise click.BadParameter(f"{target!r} is neither `data` nor a run directory", param_hint="TARGET")
-        click.echo(f"wrote {plot_history(target, output)}")
+        click.echo(f"wrote {plot_history(target, output, metrics=metrics or None)}")
         return
+    if metrics:
+        raise click.UsageError("--metric picks the curves of a run: give RUN_DIR, not `data`")
     from minidl.cli.train import configure
     from minidl.config import RunConfig, load_config
     from minidl.run import build_dataset
