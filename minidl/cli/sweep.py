@@ -154,8 +154,9 @@ def _in_process(plugins: Plugins) -> Any:
     from minidl.experiments.tracking import Terminated
 
     def execute(args: list[str]) -> tuple[int, str]:
-        buffer = io.StringIO()
+        buffer, argv = io.StringIO(), sys.argv
         try:
+            sys.argv = [argv[0], "train", *args]  # what run.json records as the point's command line
             with contextlib.redirect_stdout(buffer):
                 ctx = train_command.make_context("train", list(args), obj=plugins,
                                                  parent=click.get_current_context())
@@ -173,6 +174,8 @@ def _in_process(plugins: Plugins) -> Any:
             return int(exc.code or 0), ""
         except Exception as exc:  # a bug in one point's components: report it, go on with the others
             return 1, f"{type(exc).__name__}: {exc}"
+        finally:
+            sys.argv = argv
         return 0, buffer.getvalue()
 
     return execute

@@ -284,7 +284,7 @@ def key_expression(key: str, option: str) -> str:
         return f"json_extract({column}, '$" + "".join(f'."{part}"' for part in path) + "')"
     raise MinidlError(
         f"cannot use {key!r} in --{option}: accepted: {', '.join(WHERE_COLUMNS)}, a setting KIND.OPTION "
-        f"(KIND one of {', '.join(CONFIG_KINDS)}), final.METRIC or best.METRIC")
+        f"such as optimizer.lr (KIND one of {', '.join(CONFIG_KINDS)}), final.METRIC or best.METRIC")
 
 
 def sort_expression(key: str) -> str:

@@ -1,0 +1,211 @@
+"""The run index as a library: schema, writes, queries, bad files, rebuilding from directories; sweep points."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from minidl.cli import create_cli
+from minidl.errors import MinidlError
+from minidl.experiments import grid
+from minidl.experiments.index import APPLICATION_ID, DB_NAME, SCHEMA, RunIndex, RunIndexError, runs_root
+from minidl.experiments.reindex import reindex
+from minidl.experiments.rundir import derived_id, metric_fields, run_row
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MINIDL_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("MINIDL_LOAD_PLUGINS", "")
+    monkeypatch.delenv("MINIDL_PLUGINS", raising=False)
+    return tmp_path / "runs"
+
+
+def train(*args: str) -> None:
+    result = CliRunner().invoke(create_cli(), ["train", "--epochs", "1", "--set", "dataset.num_examples=100", *args])
+    assert result.exit_code == 0, result.output
+
+
+def row(run_id: str, directory: str, **fields: object) -> dict[str, object]:
+    return {"id": run_id, "dir": directory, "status": "finished", "started": "2026-01-01T00:00:00", **fields}
+
+
+def test_a_new_index_is_wal_marked_as_minidl_and_documented(root: Path) -> None:
+    with RunIndex.open() as index:
+        assert index.path == root / DB_NAME
+    db = sqlite3.connect(root / DB_NAME)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {"runs", "sweeps"}
+    columns = [info[1] for info in db.execute("PRAGMA table_info(runs)")]
+    assert all(f"    {column} " in SCHEMA or f" {column} " in SCHEMA for column in columns)  # every column explained
+    assert runs_root("elsewhere") == Path("elsewhere") and runs_root() == root
+
+
+def test_put_update_query_and_one_run_per_directory(root: Path) -> None:
+    with RunIndex.open() as index:
+        index.put_run(row("aaaa1111", "/x/a", lr=0.1, final=json.dumps({"loss": 3.0, "test_acc": 0.5}),
+                          config=json.dumps({"optimizer": {"name": "sgd", "lr": 0.1}})))
+        index.put_run(row("bbbb2222", "/x/b", lr=0.03, started="2026-01-02", final=json.dumps({"loss": 1.0}),
+                          config=json.dumps({"optimizer": {"name": "sgd", "lr": 0.03}})))
+        assert [r["id"] for r in index.runs()] == ["bbbb2222", "aaaa1111"]  # newest first
+        assert [r["id"] for r in index.runs(where=["optimizer.lr=0.1"])] == ["aaaa1111"]
+        assert [r["id"] for r in index.runs(where=["lr<0.05"])] == ["bbbb2222"]
+        assert [r["id"] for r in index.runs(sort="loss")] == ["bbbb2222", "aaaa1111"]
+        assert [r["id"] for r in index.runs(sort="loss", descending=True)] == ["aaaa1111", "bbbb2222"]
+        assert [r["id"] for r in index.runs(sort="test_acc")] == ["aaaa1111", "bbbb2222"]  # missing: last
+        index.update_run("aaaa1111", {"status": "failed"})
+        assert index.runs(columns=["status"], where=["id=aaaa1111"]) == [{"status": "failed"}]
+        index.put_run(row("cccc3333", "/x/a"))  # a new run in a's directory (--overwrite) replaces it
+        assert sorted(r["id"] for r in index.runs(columns=["id"])) == ["bbbb2222", "cccc3333"]
+        with pytest.raises(MinidlError, match="cannot use 'colour' in --where"):
+            index.runs(where=["colour=red"])
+        with pytest.raises(MinidlError, match="expected KEY=VALUE"):
+            index.runs(where=["lr"])
+
+
+@pytest.mark.parametrize("content, reason", [(b"not a database at all" * 100, "unreadable"),
+                                             (None, "foreign"), (b"", None)])
+def test_corrupt_or_foreign_files_are_one_line_errors_naming_the_file(root: Path, content: bytes | None,
+                                                                      reason: str | None) -> None:
+    root.mkdir()
+    path = root / DB_NAME
+    if content is None:
+        sqlite3.connect(path).execute("CREATE TABLE photos (id INTEGER)")
+    else:
+        path.write_bytes(content)
+    if reason is None:  # an empty file is an empty database: it becomes an index
+        RunIndex.open().close()
+        return
+    with pytest.raises(RunIndexError) as caught:
+        RunIndex.open()
+    assert caught.value.reason == reason and str(path) in str(caught.value) and "\n" not in str(caught.value)
+    assert "minidl runs reindex" in str(caught.value)
+
+
+def test_a_newer_schema_is_refused_not_rebuilt(root: Path) -> None:
+    RunIndex.open().close()
+    sqlite3.connect(root / DB_NAME).execute("PRAGMA user_version = 99")
+    with pytest.raises(RunIndexError, match="newer minidl") as caught:
+        RunIndex.open()
+    with pytest.raises(RunIndexError):
+        reindex()
+    assert caught.value.reason == "newer" and (root / DB_NAME).exists()
+
+
+def test_missing_index_for_reading(root: Path) -> None:
+    with pytest.raises(RunIndexError, match="no run index") as caught:
+        RunIndex.open(create=False)
+    assert caught.value.reason == "missing" and not root.exists()
+
+
+def test_the_row_train_writes_is_the_row_reindex_rebuilds(root: Path, tmp_path: Path) -> None:
+    train("--out", str(root / "a"), "--lr", "0.1")
+    train("--out", str(tmp_path / "outside"))  # outside the runs root: indexed there too, by absolute path
+    with RunIndex.open() as index:
+        before = {r["id"]: r for r in index.runs()}
+    assert {r["dir"] for r in before.values()} == {str((root / "a").resolve()), str((tmp_path / "outside").resolve())}
+    result = reindex()
+    assert (result.runs, result.dropped, result.skipped) == (2, [], [])
+    with RunIndex.open() as index:
+        after = {r["id"]: r for r in index.runs()}
+    for run_id, written in before.items():
+        assert {**written, "updated": None} == {**after[run_id], "updated": None}
+    written = before[json.loads((root / "a" / "run.json").read_text())["id"]]
+    assert written["status"] == "finished" and written["lr"] == 0.1 and written["epochs_done"] == 1
+    assert isinstance(json.loads(written["command"]), list)  # sys.argv: pytest's here
+    assert json.loads(written["config"])["optimizer"]["lr"] == 0.1
+    assert "torch" in json.loads(written["versions"])["packages"]
+
+
+def test_reindex_drops_deleted_runs_moves_a_corrupt_index_aside_and_renames_copies(root: Path) -> None:
+    import shutil
+
+    train("--out", str(root / "a"))
+    train("--out", str(root / "b"))
+    shutil.rmtree(root / "b")
+    shutil.copytree(root / "a", root / "c")  # a copy: the same id in two directories
+    result = reindex()
+    assert [directory for _, directory in result.dropped] == [str((root / "b").resolve())]
+    assert result.runs == 2 and len(result.renamed) == 1 and str(root / "c") in result.renamed[0]
+    (root / DB_NAME).write_bytes(b"garbage" * 1000)
+    result = reindex()
+    assert result.moved_aside is not None and result.moved_aside.read_bytes().startswith(b"garbage")
+    with RunIndex.open() as index:
+        assert {r["id"] for r in index.runs()} == {json.loads((root / "a" / "run.json").read_text())["id"],
+                                                   derived_id(root / "c")}
+
+
+def test_reindex_of_an_old_run_without_id_or_status(root: Path) -> None:
+    train("--out", str(root / "old"))
+    info = json.loads((root / "old" / "run.json").read_text())
+    (root / "old" / "run.json").write_text(json.dumps({"seed": 0, "invocations": info["invocations"]}))
+    reindex()
+    (rebuilt,) = RunIndex.open().runs()
+    assert rebuilt["id"] == derived_id(root / "old") and rebuilt["status"] == "finished"
+
+
+def test_metric_fields_best_is_lowest_except_accuracy() -> None:
+    fields = metric_fields([{"epoch": 1, "loss": 2.0, "test_accuracy": 0.7}, {"epoch": 2, "loss": 3.0,
+                                                                            "test_accuracy": 0.6}])
+    assert json.loads(fields["best"]) == {"loss": 2.0, "test_accuracy": 0.7}
+    assert fields["final_loss"] == 3.0 and fields["epochs_done"] == 2
+    assert json.loads(metric_fields([{"epoch": 1, "loss": float("nan")}])["final"]) == {"epoch": 1, "loss": None}
+
+
+def test_run_row_names_a_broken_file(tmp_path: Path) -> None:
+    (tmp_path / "run.json").write_text("{not json")
+    (tmp_path / "config.toml").write_text("")
+    with pytest.raises(MinidlError, match=r"run\.json"):
+        run_row(tmp_path)
+
+
+# -- sweep points ---------------------------------------------------------------------------
+
+def test_grid_axes_values_ranges_and_product() -> None:
+    axes = grid.parse_axes(["optimizer.lr=0.01, 0.1", "dataset.true_w=[1,2],[3,4]"])
+    assert axes[1].values == ("[1,2]", "[3,4]")
+    assert grid.points(axes) == [("optimizer.lr=0.01", "dataset.true_w=[1,2]"), ("optimizer.lr=0.01",
+                                 "dataset.true_w=[3,4]"), ("optimizer.lr=0.1", "dataset.true_w=[1,2]"),
+                                 ("optimizer.lr=0.1", "dataset.true_w=[3,4]")]
+    log = grid.parse_axis("optimizer.lr=log:1e-4..1")
+    assert (log.scale, log.low, log.high) == ("log", 1e-4, 1.0)
+    assert grid.parse_axis("train.batch_size=8..64").scale == "int"
+    assert grid.parse_axis("optimizer.lr=0.1..0.5").scale == "uniform"
+    assert grid.point_name(3, ("optimizer.lr=0.1", "dataset.true_w=[1,2]")) == "003-lr=0.1-true_w=_1_2_"
+
+
+def test_random_points_are_reproducible_and_in_range() -> None:
+    axes = grid.parse_axes(["optimizer.lr=log:1e-4..1", "train.batch_size=int:8..64", "model.name=linreg,linear"])
+    first = grid.points(axes, "random", 20, seed=7)
+    assert first == grid.points(axes, "random", 20, seed=7) != grid.points(axes, "random", 20, seed=8)
+    for point in first:
+        values = dict(assignment.split("=") for assignment in point)
+        assert 1e-4 <= float(values["optimizer.lr"]) <= 1 and 8 <= int(values["train.batch_size"]) <= 64
+        assert values["model.name"] in ("linreg", "linear")
+    lrs = [float(grid.parse_axis("optimizer.lr=log:1e-4..1").draw(random.Random(i))) for i in range(200)]
+    assert sum(lr < 1e-2 for lr in lrs) > 60  # log-uniform: half the draws below 1e-2, not 1%
+
+
+@pytest.mark.parametrize("texts, sampler, trials, message", [
+    ([], "grid", None, "empty grid"),
+    (["optimizer.lr="], "grid", None, "gives no values"),
+    (["optimizer.lr=0.1,,0.2"], "grid", None, "empty value"),
+    (["lr=0.1"], "grid", None, "expected KIND.OPTION"),
+    (["optimizer.lr=0.1", "optimizer.lr=0.2"], "grid", None, "given twice"),
+    (["optimizer.lr=0.1,0.1"], "grid", None, "repeats a value"),
+    (["optimizer.lr=log:1e-4..1"], "grid", None, "--sampler random"),
+    (["optimizer.lr=0.1"], "grid", 3, "--trials"),
+    (["optimizer.lr=0.1"], "random", None, "--trials N"),
+    (["optimizer.lr=log:0..1"], "random", 2, "above 0"),
+    (["optimizer.lr=1..0.5"], "random", 2, "first below"),
+])
+def test_bad_grids(texts: list[str], sampler: str, trials: int | None, message: str) -> None:
+    with pytest.raises(MinidlError, match=message):
+        grid.points(grid.parse_axes(texts), sampler, trials)
