@@ -31,6 +31,7 @@ _LAZY = {
     "RunConfig": "minidl.config",
     "load_config": "minidl.config",
     "build": "minidl.run",
+    "load_run": "minidl.records",
     "seed_everything": "minidl.run",
     "TensorData": "minidl.adapters",
     "TorchData": "minidl.adapters",

@@ -229,16 +229,16 @@ def read_run(run_dir: str | Path) -> tuple[RunConfig, dict[str, Any] | None]:
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise CheckpointError(f"cannot resume from {str(run_dir)!r}: no such directory")
+        raise CheckpointError(f"cannot read the run in {str(run_dir)!r}: no such directory")
     if not (run_dir / CONFIG_FILE).is_file():
         also = "" if (run_dir / CHECKPOINT_FILE).exists() else f" and no {CHECKPOINT_FILE}"
-        raise CheckpointError(f"cannot resume from {str(run_dir)!r}: it holds no {CONFIG_FILE}{also}; "
+        raise CheckpointError(f"cannot read the run in {str(run_dir)!r}: it holds no {CONFIG_FILE}{also}; "
                               "resume a directory written by minidl train --out")
     config = load_config(run_dir / CONFIG_FILE)
     if not (run_dir / CHECKPOINT_FILE).exists():
         if _recorded_epochs(run_dir) <= 1:  # epoch 1's row is written just before its checkpoint
             return config, None
-        raise CheckpointError(f"cannot resume from {str(run_dir)!r}: it holds no {CHECKPOINT_FILE} "
+        raise CheckpointError(f"cannot read the run in {str(run_dir)!r}: it holds no {CHECKPOINT_FILE} "
                               f"although {METRICS_JSONL} records {_recorded_epochs(run_dir)} epochs")
     return config, load_training_checkpoint(run_dir / CHECKPOINT_FILE)
 

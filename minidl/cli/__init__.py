@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from minidl import __version__
+from minidl.cli.evaluate import evaluate_command
 from minidl.cli.inspect import list_command, plugins_command, show_command
 from minidl.cli.plot import plot_command
 from minidl.cli.runs import runs_command
@@ -166,6 +167,7 @@ def create_cli(plugins: Plugins | None = None) -> click.Group:
     cli.add_command(show_command)
     cli.add_command(plugins_command)
     cli.add_command(plot_command)
+    cli.add_command(evaluate_command)
     cli.add_command(runs_command)
     cli.add_command(sweep_command)
     cli._base_commands = dict(cli.commands)  # type: ignore[attr-defined]
