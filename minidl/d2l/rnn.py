@@ -1,0 +1,369 @@
+"""Chapter 6's helpers (recurrent neural networks) under the book's names and signatures.
+
+Thin wrappers over the ``minidl-sequence`` plugin (imported on first use, so
+``import minidl.d2l`` works without it): the lyrics corpus, the two samplers, one-hot
+encoding, ``predict_rnn``, ``grad_clipping``, ``RNNModel``; ``train_and_predict_rnn``
+and ``train_and_predict_rnn_pytorch`` train on minidl's :class:`~minidl.trainer.Trainer`
+and print the book's lines (``epoch 50, perplexity 70.039647, time 0.11 sec`` and
+`` - 分开...``).
+
+Two deliberate differences from the book: ``grad_clipping`` reads ``params`` once, so it
+also clips when given ``model.parameters()`` (a generator, which the book's version
+exhausts computing the norm and then never rescales: in 6.5 it clipped nothing); and
+``train_and_predict_rnn_pytorch`` starts every epoch from a fresh state, as
+``train_and_predict_rnn`` does, instead of carrying the last batch's state of one epoch
+into the first batch of the next, where it does not continue the text.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from minidl.d2l.lazy import first_party
+from minidl.d2l.training import book_trainer
+from minidl.default_plugins.notebook_components import SGD
+from minidl.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from minidl.trainer import History, Trainer
+
+__all__ = [
+    "FROM_SEQUENCE",
+    "data_iter_consecutive",
+    "data_iter_random",
+    "grad_clipping",
+    "load_data_jay_lyrics",
+    "predict_rnn",
+    "predict_rnn_pytorch",
+    "train_and_predict_rnn",
+    "train_and_predict_rnn_pytorch",
+]
+
+#: Names served from the plugin's modules on first use (module ``__getattr__``).
+FROM_SEQUENCE = {"RNNModel": "models", "one_hot": "models", "to_onehot": "models"}
+NEEDED_FOR = "the book's chapter-6 helpers"
+Corpus = Sequence[int] | torch.Tensor
+Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
+
+
+def _sequence(module: str) -> ModuleType:
+    return first_party(f"minidl_sequence.{module}", NEEDED_FOR)
+
+
+def __getattr__(name: str) -> Any:
+    if name in FROM_SEQUENCE:
+        return getattr(_sequence(FROM_SEQUENCE[name]), name)
+    raise AttributeError(f"module 'minidl.d2l.rnn' has no attribute {name!r}")
+
+
+def _device(device: torch.device | str | None) -> torch.device:
+    """The book's default: cuda when available, else the cpu."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+# -- 6.3: the corpus and its two samplers ------------------------------------------------
+def load_data_jay_lyrics(path: str | None = None) -> tuple[list[int], dict[str, int], list[str], int]:
+    """The book's corpus: ``(corpus_indices, char_to_idx, idx_to_char, vocab_size)`` of the
+    first 10,000 characters of ``jaychou_lyrics.txt.zip``, newlines as spaces.
+
+    Read from ``path`` (the zip, the text file or their folder), else ``$MINIDL_DATA``,
+    else the book's ``../../data/``. The characters are indexed in sorted order (the
+    book's ``list(set(...))`` order changes with Python's hash seed).
+    """
+    corpus = _sequence("corpus")
+    text = corpus.read_corpus(path, corpus.BOOK_NUM_CHARS,
+                              hint="pass its path, load_data_jay_lyrics(path), or set MINIDL_DATA to its folder")
+    vocab = corpus.Vocabulary.of(text)
+    return vocab.encode(text), vocab.char_to_idx, list(vocab.idx_to_char), len(vocab)
+
+
+def data_iter_random(corpus_indices: Corpus, batch_size: int, num_steps: int,
+                     device: torch.device | str | None = None) -> Batches:
+    """Random sampling: windows of ``num_steps`` characters in an order from Python's
+    ``random.shuffle``, ``batch_size`` per batch (an incomplete last batch is dropped);
+    ``(X, Y)`` float32, ``Y`` one character later."""
+    data = _sequence("data")
+    device = _device(device)
+    num_examples = (len(corpus_indices) - 1) // num_steps
+    example_indices = list(range(num_examples))
+    random.shuffle(example_indices)
+    X, Y = data.windows(torch.as_tensor(corpus_indices, dtype=torch.float32, device=device), num_steps)
+    order = torch.tensor(example_indices, dtype=torch.int64, device=device)
+    yield from data.random_batches(X, Y, batch_size, order, drop_last=True)
+
+
+def data_iter_consecutive(corpus_indices: Corpus, batch_size: int, num_steps: int,
+                          device: torch.device | str | None = None) -> Batches:
+    """Consecutive sampling: the corpus as ``batch_size`` rows, ``num_steps`` columns per
+    batch, so that each batch continues the one before; ``(X, Y)`` float32."""
+    data = _sequence("data")
+    corpus = torch.as_tensor(corpus_indices, dtype=torch.float32, device=_device(device))
+    yield from data.consecutive_batches(corpus, batch_size, num_steps)
+
+
+# -- 6.4: prediction and gradient clipping ----------------------------------------------
+class _FunctionRNN:
+    """The book's ``rnn(inputs, state, params)`` and ``init_rnn_state`` as a stateful minidl Model."""
+
+    def __init__(self, rnn: Callable[..., Any], params: Sequence[torch.Tensor], init_rnn_state: Callable[..., Any],
+                 num_hiddens: int, vocab_size: int, device: torch.device | str | None) -> None:
+        self.rnn, self.params, self.init_rnn_state = rnn, list(params), init_rnn_state
+        self.num_hiddens, self.vocab_size, self.device = num_hiddens, vocab_size, _device(device)
+        self.to_onehot = _sequence("models").to_onehot
+
+    def begin_state(self, batch_size: int, device: torch.device | str) -> Any:
+        """``init_rnn_state(batch_size, num_hiddens, device)``."""
+        return self.init_rnn_state(batch_size, self.num_hiddens, self.device)
+
+    def forward_with_state(self, X: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """``rnn(to_onehot(X), state, params)``, its outputs stacked: (batch, num_steps, vocab_size)."""
+        outputs, state = self.rnn(self.to_onehot(X, self.vocab_size), state, self.params)
+        return torch.stack(outputs, dim=1), state
+
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_state(X, self.begin_state(len(X), X.device))[0]
+
+    def parameters(self) -> Iterator[torch.Tensor]:
+        """The parameters ``get_params()`` gave."""
+        return iter(self.params)
+
+    def to(self, device: torch.device | str) -> _FunctionRNN:
+        """The parameters stay where the book put them."""
+        return self
+
+    def state_dict(self) -> dict[str, Any]:
+        """The parameters by position."""
+        return {str(i): p.detach().clone() for i, p in enumerate(self.params)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Copy saved parameters back in."""
+        with torch.no_grad():
+            for i, p in enumerate(self.params):
+                p.copy_(state_dict[str(i)])
+
+
+def predict_rnn(prefix: str, num_chars: int, rnn: Callable[..., Any], params: Sequence[torch.Tensor],
+                init_rnn_state: Callable[..., Any], num_hiddens: int, vocab_size: int,
+                device: torch.device | str | None, idx_to_char: Sequence[str], char_to_idx: dict[str, int]) -> str:
+    """``prefix`` and ``num_chars`` characters more, each the most likely after the ones
+    before; a character outside the vocabulary is a MinidlError naming it."""
+    model = _FunctionRNN(rnn, params, init_rnn_state, num_hiddens, vocab_size, device)
+    return _predict(prefix, num_chars, model, idx_to_char, device)
+
+
+def _predict(prefix: str, num_chars: int, model: Any, idx_to_char: Sequence[str],
+             device: torch.device | str | None) -> str:
+    vocab = _sequence("corpus").Vocabulary(tuple(idx_to_char))
+    return str(_sequence("components").predict(prefix, num_chars, model, vocab, _device(device)))
+
+
+def grad_clipping(params: Iterable[torch.Tensor], theta: float, device: torch.device | str | None) -> None:
+    """Rescale every gradient by ``theta / norm`` when their joint L2 norm exceeds ``theta``."""
+    params = list(params)  # read once: model.parameters() is a generator
+    norm = torch.tensor([0.0], device=device)
+    for param in params:
+        norm += (param.grad.data ** 2).sum()  # type: ignore[union-attr]
+    value = norm.sqrt().item()
+    if value > theta:
+        for param in params:
+            param.grad.data *= theta / value  # type: ignore[union-attr]
+
+
+# -- training on the Trainer -----------------------------------------------------------------
+class _BookSequences:
+    """The corpus served by the book's sampler; nothing is evaluated as a whole split (the
+    book's perplexity is the running mean over the epoch's batches)."""
+
+    splits: tuple[str, ...] = ()
+    PEEK = 2  # windows shown to the Trainer's checks
+
+    def __init__(self, corpus_indices: Corpus, num_steps: int, device: torch.device, is_random_iter: bool) -> None:
+        self.corpus_indices, self.num_steps, self.device = corpus_indices, num_steps, device
+        self.sampler = data_iter_random if is_random_iter else data_iter_consecutive
+        self.carries_state = not is_random_iter  # consecutive: the Trainer carries the hidden state
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Batches:
+        """One epoch of the book's sampler."""
+        return self.sampler(self.corpus_indices, batch_size, self.num_steps, self.device)
+
+    def tensors(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        """The first windows, float32 as the samplers give them."""
+        corpus = torch.as_tensor(self.corpus_indices[: self.PEEK * self.num_steps + 1], dtype=torch.float32)
+        X, Y = _sequence("data").windows(corpus.to(self.device), self.num_steps)
+        return X, Y
+
+    def to(self, device: torch.device | str) -> _BookSequences:
+        """The batches go where the book's ``device`` says."""
+        return self
+
+    def state_dict(self) -> dict[str, Any]:
+        """Nothing to save: the corpus is the caller's."""
+        return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Nothing to restore."""
+
+
+class _BookSequenceLoss:
+    """The book's step loss: ``nn.CrossEntropyLoss()`` over every time step, time-major.
+
+    In a training step it returns the book's ``l`` as one value (so the Trainer's mean
+    back-propagates exactly it) and adds ``l * batch * num_steps`` to the epoch's sum;
+    under ``no_grad`` (the Trainer's checks) one loss per sequence.
+    """
+
+    def __init__(self) -> None:
+        self.loss = nn.CrossEntropyLoss()
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new epoch's sums."""
+        self.l_sum, self.n = 0.0, 0
+
+    def perplexity(self) -> float:
+        """``exp(l_sum / n)``, inf when it overflows."""
+        try:
+            return math.exp(self.l_sum / max(self.n, 1))
+        except OverflowError:
+            return math.inf
+
+    def __call__(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``y_hat`` (batch, num_steps, vocab) and ``y`` (batch, num_steps), the book's ``Y``."""
+        outputs = y_hat.transpose(0, 1).reshape(-1, y_hat.shape[-1])  # (num_steps * batch, vocab), as torch.cat
+        labels = torch.transpose(y, 0, 1).contiguous().view(-1)  # (num_steps * batch,)
+        if not torch.is_grad_enabled():
+            losses = nn.functional.cross_entropy(outputs, labels.long(), reduction="none")
+            return losses.view(y.shape[1], y.shape[0]).mean(dim=0)
+        l = self.loss(outputs, labels.long())  # noqa: E741
+        self.l_sum += l.item() * labels.shape[0]
+        self.n += labels.shape[0]
+        return l.reshape(1)
+
+
+class _BookClipping:
+    """Calls :func:`grad_clipping` between backward and the optimizer's step, as the book's loops."""
+
+    def __init__(self, params: Sequence[torch.Tensor], theta: float, device: torch.device) -> None:
+        self.params, self.theta, self.device = list(params), theta, device
+
+    @hookimpl
+    def on_before_optimizer_step(self, trainer: Trainer, epoch: int, step: int) -> None:
+        """Clip the gradients to ``theta``."""
+        grad_clipping(self.params, self.theta, self.device)
+
+
+class _PerplexityLine:
+    """Records the epoch's perplexity; every ``pred_period`` epochs prints the book's line
+    and a continuation of each prefix."""
+
+    def __init__(self, loss: _BookSequenceLoss, pred_period: int, prefixes: Sequence[str],
+                 predict: Callable[[str], str], echo: Callable[[str], Any] = print) -> None:
+        self.loss, self.pred_period, self.prefixes = loss, pred_period, list(prefixes)
+        self.predict, self.echo = predict, echo
+
+    @hookimpl
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+        """Reset the running sums."""
+        self.loss.reset()
+
+    @hookimpl
+    def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, Any]) -> None:
+        """Record ``loss`` and ``perplexity`` as the book computes them; print its lines."""
+        metrics["loss"], metrics["perplexity"] = self.loss.l_sum / max(self.loss.n, 1), self.loss.perplexity()
+        if epoch % self.pred_period == 0:
+            self.echo(f"epoch {epoch}, perplexity {metrics['perplexity']:f}, time {trainer.epoch_seconds[-1]:.2f} sec")
+            for prefix in self.prefixes:
+                self.echo(" - " + self.predict(prefix))
+
+
+def _train(model: Any, params: Sequence[torch.Tensor], optimizer: Any, data: _BookSequences,
+           clipping_theta: float, num_epochs: int, batch_size: int, pred_period: int,
+           prefixes: Sequence[str], predict: Callable[[str], str]) -> History:
+    loss = _BookSequenceLoss()
+    callbacks = [_BookClipping(params, clipping_theta, data.device),
+                 _PerplexityLine(loss, pred_period, prefixes, predict)]
+    trainer = book_trainer(num_epochs, batch_size, callbacks=callbacks, device=str(data.device))
+    return trainer.fit(model, data, loss, optimizer)
+
+
+def train_and_predict_rnn(rnn: Callable[..., Any], get_params: Callable[[], Sequence[torch.Tensor]],
+                          init_rnn_state: Callable[..., Any], num_hiddens: int, vocab_size: int,
+                          device: torch.device | str | None, corpus_indices: Corpus, idx_to_char: Sequence[str],
+                          char_to_idx: dict[str, int], is_random_iter: bool, num_epochs: int, num_steps: int,
+                          lr: float, clipping_theta: float, batch_size: int, pred_period: int, pred_len: int,
+                          prefixes: Sequence[str]) -> History:
+    """Train the book's from-scratch ``rnn`` (6.4, 6.7, 6.8) with SGD (``lr``, on the mean
+    loss), gradients clipped to ``clipping_theta``, random or consecutive sampling (the
+    state carried across batches, detached); every ``pred_period`` epochs print
+    ``epoch N, perplexity P, time T sec`` and continue each prefix by ``pred_len``
+    characters. Returns the History (``loss`` and ``perplexity`` per epoch)."""
+    device = _device(device)
+    params = get_params()
+    model = _FunctionRNN(rnn, params, init_rnn_state, num_hiddens, vocab_size, device)
+
+    def predict(prefix: str) -> str:
+        return _predict(prefix, pred_len, model, idx_to_char, device)
+
+    data = _BookSequences(corpus_indices, num_steps, device, is_random_iter)
+    return _train(model, list(params), SGD(params, lr), data, clipping_theta, num_epochs, batch_size,
+                  pred_period, prefixes, predict)
+
+
+# -- 6.5: the concise version ------------------------------------------------------------------
+class _BookModule(nn.Module):
+    """A model with the book's call ``model(X, state) -> (logits (num_steps * batch, vocab), state)``
+    (6.5's ``RNNModel``) as a stateful minidl Model; its first state is None, as the book's."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def begin_state(self, batch_size: int, device: torch.device | str) -> Any:
+        """None: the book's layers start from zeros."""
+        return None
+
+    def forward_with_state(self, X: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """The book's call; logits as (batch, num_steps, vocab_size)."""
+        output, state = self.model(X, state)
+        return output.view(X.shape[1], X.shape[0], -1).transpose(0, 1), state
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, num_steps, vocab_size) from a fresh state."""
+        return self.forward_with_state(X, None)[0]
+
+
+def predict_rnn_pytorch(prefix: str, num_chars: int, model: nn.Module, vocab_size: int,
+                        device: torch.device | str | None, idx_to_char: Sequence[str],
+                        char_to_idx: dict[str, int]) -> str:
+    """:func:`predict_rnn` for a model called as ``model(X, state)`` (6.5's ``RNNModel``)."""
+    return _predict(prefix, num_chars, _BookModule(model), idx_to_char, device)
+
+
+def train_and_predict_rnn_pytorch(model: nn.Module, num_hiddens: int, vocab_size: int,
+                                  device: torch.device | str | None, corpus_indices: Corpus,
+                                  idx_to_char: Sequence[str], char_to_idx: dict[str, int], num_epochs: int,
+                                  num_steps: int, lr: float, clipping_theta: float, batch_size: int,
+                                  pred_period: int, pred_len: int, prefixes: Sequence[str]) -> History:
+    """Train ``model`` (6.5's ``RNNModel``) with ``torch.optim.Adam``, consecutive sampling,
+    gradients clipped to ``clipping_theta``; print the book's lines every ``pred_period``
+    epochs. Returns the History."""
+    device = _device(device)
+    model.to(device)
+    params = list(model.parameters())
+
+    def predict(prefix: str) -> str:
+        return predict_rnn_pytorch(prefix, pred_len, model, vocab_size, device, idx_to_char, char_to_idx)
+
+    data = _BookSequences(corpus_indices, num_steps, device, is_random_iter=False)
+    optimizer = torch.optim.Adam(params, lr=lr)
+    return _train(_BookModule(model), params, optimizer, data, clipping_theta, num_epochs, batch_size,
+                  pred_period, prefixes, predict)
