@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from minidl.d2l import cnn
+from minidl.d2l import cnn, rnn
 from minidl.d2l.classification import (
     Accuracy,
     FlattenLayer,
@@ -46,6 +46,17 @@ from minidl.d2l.optimization import (
     train_pytorch_ch7,
 )
 from minidl.d2l.plotting import pyplot
+from minidl.d2l.rnn import (
+    FROM_SEQUENCE,
+    data_iter_consecutive,
+    data_iter_random,
+    grad_clipping,
+    load_data_jay_lyrics,
+    predict_rnn,
+    predict_rnn_pytorch,
+    train_and_predict_rnn,
+    train_and_predict_rnn_pytorch,
+)
 from minidl.d2l.training import train_ch3
 
 # Other chapters' helpers (d2l.cnn, d2l.rnn, ...) add their imports above and their
@@ -55,16 +66,24 @@ __all__ = [
     "Accuracy",
     "FlattenLayer",
     "GlobalAvgPool2d",
+    "RNNModel",
     "Residual",
     "corr2d",
     "cross_entropy",
     "data_iter",
+    "data_iter_consecutive",
+    "data_iter_random",
     "evaluate_accuracy",
     "get_data_ch7",
     "get_fashion_mnist_labels",
+    "grad_clipping",
     "linreg",
     "load_data_fashion_mnist",
+    "load_data_jay_lyrics",
+    "one_hot",
     "plt",
+    "predict_rnn",
+    "predict_rnn_pytorch",
     "read_idx",
     "resnet18",
     "resnet_block",
@@ -76,7 +95,10 @@ __all__ = [
     "softmax",
     "squared_loss",
     "synthetic_data",
+    "to_onehot",
     "train_2d",
+    "train_and_predict_rnn",
+    "train_and_predict_rnn_pytorch",
     "train_ch3",
     "train_ch5",
     "train_ch7",
@@ -92,4 +114,6 @@ def __getattr__(name: str) -> Any:
         return first_party("minidl_classify.idx", "read_idx (the IDX file reader)").read_idx
     if name in FROM_VISION:  # chapter 5's layers, from the vision plugin on first use
         return getattr(cnn, name)
+    if name in FROM_SEQUENCE:  # chapter 6's model and one-hot helpers, from the sequence plugin
+        return getattr(rnn, name)
     raise AttributeError(f"module 'minidl.d2l' has no attribute {name!r}")
