@@ -20,6 +20,7 @@ from minidl.errors import (
 )
 from minidl.hookspecs import Register, hookimpl
 from minidl.interfaces import Dataset, Loss, Metric, Model, Optimizer, Stateful
+from minidl.options import AllowNonFinite, Ge, Gt, Le, Lt
 from minidl.plugins import Plugins, get_plugins, get_registry, load_plugins
 from minidl.registry import Registry
 
@@ -29,6 +30,7 @@ _LAZY = {
     "Trainer": "minidl.trainer",
     "History": "minidl.trainer",
     "RunConfig": "minidl.config",
+    "check_resume_compatible": "minidl.config",
     "load_config": "minidl.config",
     "build": "minidl.run",
     "load_run": "minidl.records",
@@ -43,10 +45,15 @@ _LAZY = {
 }
 
 __all__ = [
+    "AllowNonFinite",
     "CheckpointError",
     "Dataset",
     "DivergedError",
+    "Ge",
+    "Gt",
+    "Le",
     "Loss",
+    "Lt",
     "Metric",
     "MinidlError",
     "MinidlWarning",
