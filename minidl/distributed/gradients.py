@@ -61,7 +61,7 @@ class GradientAllReduce:
                 grad.copy_(reduced.view_as(grad))
         self._synced = True
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
         """Synchronize the gradients, then take the wrapped optimizer's step."""
         self.synchronize()
         self._synced = False
@@ -106,7 +106,7 @@ class DataParallelModule(DistributedDataParallel):
     Trainer's evaluation) call the model directly: no collective, nothing to keep in step.
     """
 
-    def forward(self, *inputs: Any, **kwargs: Any) -> Any:
+    def forward(self, *inputs: torch.Tensor, **kwargs: object) -> torch.Tensor:
         """DDP's forward when training, the model's own under ``torch.no_grad``."""
         if not torch.is_grad_enabled():
             return self.module(*inputs, **kwargs)
@@ -116,7 +116,8 @@ class DataParallelModule(DistributedDataParallel):
         """The wrapped model's ``state_dict``."""
         return self.module.state_dict(*args, **kwargs)
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True,
+                        assign: bool = False) -> object:
         """The wrapped model's ``load_state_dict``."""
         return self.module.load_state_dict(state_dict, strict=strict, assign=assign)
 

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
@@ -26,6 +26,9 @@ from minidl.errors import MinidlError
 from minidl.hookspecs import hookimpl
 from minidl.plugins import Plugins
 from minidl.run import Run, build
+
+if TYPE_CHECKING:
+    from minidl.trainer import Trainer
 
 
 def _all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
@@ -52,7 +55,7 @@ class EpochSync:
         self.device = device
 
     @hookimpl(wrapper=True)
-    def on_epoch_end(self, trainer: Any, epoch: int, metrics: dict[str, Any]) -> Any:
+    def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, Any]) -> Generator[None, object, object]:
         """Average the record before any callback reads it; after them, stop if any rank stops."""
         all_reduce_mean(metrics, self.device)
         result = yield
@@ -104,7 +107,7 @@ def make_data_parallel(run: Run, ctx: DistContext, *, impl: Impl = "auto") -> Ru
 
 
 def train_worker(config: RunConfig, plugins: Plugins | None = None, *, verbose: bool = True,
-                 echo: Callable[[str], Any] = print, resume: dict[str, Any] | None = None,
+                 echo: Callable[[str], object] = print, resume: dict[str, Any] | None = None,
                  impl: Impl = "auto") -> Run:
     """One rank of ``minidl train --strategy ddp``: join, build, wrap, fit, leave.
 

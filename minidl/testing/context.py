@@ -52,7 +52,7 @@ def require(condition: object, message: str) -> None:
         raise AssertionError(message)
 
 
-def predict(model: Any, X: torch.Tensor) -> torch.Tensor:
+def predict(model: Model, X: torch.Tensor) -> torch.Tensor:
     """``model(X)`` in eval mode, without gradients."""
     with torch.no_grad():
         if hasattr(model, "eval"):
@@ -149,7 +149,7 @@ def _candidates(ctx: Context, kind: str) -> list[PartnerSpec]:
     return [*own, *([] if fallback[0] in own else [fallback])]
 
 
-def _build_partner(ctx: Context, kind: str, spec: PartnerSpec, data: Any = None) -> Any:
+def _build_partner(ctx: Context, kind: str, spec: PartnerSpec, data: Dataset | None = None) -> Any:
     if spec is None:
         return ctx.make() if kind != "model" else _build_model_for(ctx, data)
     if not isinstance(spec, (str, tuple)):
@@ -163,7 +163,7 @@ def _build_partner(ctx: Context, kind: str, spec: PartnerSpec, data: Any = None)
     return ctx.registry.build(kind, name, options, **injected)
 
 
-def _build_model_for(ctx: Context, data: Any) -> Any:
+def _build_model_for(ctx: Context, data: Dataset | None) -> Any:
     seed_all(SEED)
     return ctx.registry.build("model", ctx.component.name, ctx.options,
                               num_inputs=getattr(data, "num_inputs", None),

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any
 
 import torch
 
+from minidl.interfaces import Model
 from minidl.testing.context import SEED, Context, predict, require
 
 
-def named_parameters(model: Any) -> list[tuple[str, torch.Tensor]]:
+def named_parameters(model: Model) -> list[tuple[str, torch.Tensor]]:
     """``named_parameters()``, or the parameters numbered when the model has no names."""
     if hasattr(model, "named_parameters"):
         return list(model.named_parameters())
