@@ -221,6 +221,22 @@ def forgetful() -> Any:
     return Forgetful()
 
 
+class Misspelled:
+    """A callback whose hook's name is one letter off."""
+
+    def on_epoch_ends(self, trainer: Any, epoch: int, metrics: dict[str, Any]) -> None:
+        """Never called."""
+
+    @minidl.hookimpl
+    def on_fit_start(self, trainer: Any) -> None:
+        """Called."""
+
+
+def misspelled() -> Any:
+    """A callback with a misspelled hook."""
+    return Misspelled()
+
+
 class Broken:
     """A plugin registering one broken component of each kind."""
 
@@ -251,6 +267,7 @@ class Broken:
     @minidl.hookimpl
     def register_callbacks(self, register: Any) -> None:
         register("forgetful", forgetful)
+        register("misspelled", misspelled)
 
 
 BROKEN = [
@@ -266,6 +283,7 @@ BROKEN = [
     ("optimizer", "cached-lr", "lr_in_param_groups", "lr 0"),
     ("metric", "tensor-metric", "returns_float", "Tensor"),
     ("callback", "forgetful", "implements_hook", "on_epoch_end lack the @hookimpl"),
+    ("callback", "misspelled", "implements_hook", "did you mean 'on_epoch_end' for 'on_epoch_ends'?"),
 ]
 
 

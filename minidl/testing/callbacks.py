@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from minidl.hookspecs import PROJECT_NAME
+from minidl.plugins import suggest_hook
 from minidl.testing.common import check_stateful
 from minidl.testing.context import SEED, Context, require
 
@@ -23,6 +24,12 @@ def _hook_methods(callback: object) -> tuple[list[str], list[str]]:
     return marked, unmarked
 
 
+def _did_you_mean(names: list[str]) -> str:
+    pairs = [(name, suggest_hook(name)) for name in names]
+    hints = [f"{suggestion!r} for {name!r}" for name, suggestion in pairs if suggestion]
+    return f" (did you mean {', '.join(hints)}?)" if hints else ""
+
+
 def check_implements_hook(ctx: Context) -> None:
     """At least one ``@hookimpl`` training-event method; none named like one but undecorated."""
     marked, unmarked = _hook_methods(ctx.built)
@@ -30,8 +37,11 @@ def check_implements_hook(ctx: Context) -> None:
     require(not forgotten, f"method(s) {', '.join(forgotten)} lack the @hookimpl decorator, so they "
                            "are never called")
     unknown = [name for name in marked if name not in TRAINING_EVENTS]
-    require(not unknown, f"hook(s) {', '.join(unknown)} are not training events; "
+    require(not unknown, f"hook(s) {', '.join(unknown)} are not training events{_did_you_mean(unknown)}; "
                          f"known: {', '.join(TRAINING_EVENTS)}")
+    misspelled = [name for name in unmarked if name not in TRAINING_EVENTS and suggest_hook(name) in TRAINING_EVENTS]
+    require(not misspelled, f"method(s) {', '.join(misspelled)} are named like no training event, so they are "
+                            f"never called{_did_you_mean(misspelled)}")
     require(marked, f"implements no training-event hook; decorate one of {', '.join(TRAINING_EVENTS)} "
                     "with @minidl.hookimpl")
 
