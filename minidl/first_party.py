@@ -29,6 +29,12 @@ FIRST_PARTY: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
     "minidl-vision": ("plugins/vision", {
         "model": ("lenet", "lenet-bn", "alexnet", "vgg", "nin", "googlenet", "resnet18", "densenet"),
     }),
+    "minidl-sequence": ("plugins/sequence", {
+        "dataset": ("jay-lyrics",),
+        "model": ("rnn-scratch", "rnn", "gru-scratch", "gru", "lstm-scratch", "lstm"),
+        "loss": ("sequence-cross-entropy",),
+        "metric": ("perplexity",),
+    }),
 }
 
 

@@ -248,3 +248,36 @@ def test_synthetic_linear_estimates_its_bytes(registry):
     assert factory.estimate_bytes(options) >= allocated
     assert factory.estimate_bytes(options) < 4 * allocated
     assert X.dtype == torch.float32
+
+
+def all_installed(monkeypatch: pytest.MonkeyPatch) -> minidl.Plugins:
+    for name in ("MINIDL_PLUGINS", "MINIDL_LOAD_PLUGINS"):
+        monkeypatch.delenv(name, raising=False)
+    return minidl.load_plugins()
+
+
+def test_every_default_is_inside_its_options_range(monkeypatch):
+    """A default the option's own range refuses would make the component unusable without --set."""
+    for component in all_installed(monkeypatch).registry:
+        for option in component.options:
+            if not option.required:
+                assert option.check(option.default) == option.default, (component.label, option.name)
+
+
+def test_first_party_table_names_what_those_distributions_register(monkeypatch):
+    """Each entry of minidl.first_party.FIRST_PARTY is a name that distribution's plugin registers."""
+    from minidl.first_party import FIRST_PARTY
+
+    plugins = all_installed(monkeypatch)
+    registry = plugins.registry
+    plugins_of = {info.name: info.distribution for info in plugins.info()}
+    for component in registry:
+        distribution = plugins_of.get(component.plugin)
+        if distribution is not None and distribution.startswith("minidl-"):  # every plugins/ distribution
+            names = FIRST_PARTY.get(distribution, ("", {}))[1].get(component.kind, ())
+            assert component.name in names, f"{component.label} of {distribution} is missing from FIRST_PARTY"
+    registered = {(c.kind, c.name) for c in registry}
+    for distribution, (_, names) in FIRST_PARTY.items():
+        if distribution in plugins_of.values():
+            for kind, kind_names in names.items():
+                assert {(kind, name) for name in kind_names} <= registered, distribution
