@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-from minidl.first_party import first_party_source
+from minidl.first_party import install_hint
 
 
 class MinidlError(ValueError):
@@ -23,12 +23,9 @@ class UnknownComponentError(MinidlError):
         names = sorted(available)
         message = f"unknown {kind} {name!r}; available: {', '.join(names) or '(none)'}"
         close = difflib.get_close_matches(name, names, n=1)
-        source = first_party_source(kind, name)
-        if source is not None:
-            distribution, folder = source
-            message += (f"; {kind} {name!r} comes with the first-party plugin {distribution}, not loaded: "
-                        f"install it with `pip install ./{folder}` in a minidl checkout "
-                        f"(or `pip install -r requirements.txt` for all of them)")
+        hint = install_hint(kind, name)
+        if hint is not None:
+            message += f"; {hint}"
         elif close:
             message += f" (did you mean {close[0]!r}?)"
         super().__init__(message)

@@ -44,3 +44,26 @@ def first_party_source(kind: str, name: str) -> tuple[str, str] | None:
         if name in names.get(kind, ()):
             return distribution, folder
     return None
+
+
+def install_hint(kind: str, name: str) -> str | None:
+    """What to tell a user who asked for ``kind`` ``name`` that no loaded plugin registered, if first-party."""
+    source = first_party_source(kind, name)
+    if source is None:
+        return None
+    distribution, folder = source
+    if _installed(distribution):
+        return (f"{kind} {name!r} comes with the first-party plugin {distribution}, which is installed but not "
+                f"loaded: check MINIDL_LOAD_PLUGINS")
+    return (f"{kind} {name!r} comes with the first-party plugin {distribution}, not installed: install it with "
+            f"`pip install ./{folder}` in a minidl checkout (or `pip install -r requirements.txt` for all of them)")
+
+
+def _installed(distribution: str) -> bool:
+    from importlib import metadata  # only on this error path: it costs start-up time
+
+    try:
+        metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True

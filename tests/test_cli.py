@@ -421,11 +421,17 @@ def test_a_plugin_printing_during_json_goes_to_stderr(invoke, failing_plugin: st
     assert result.stderr == "plugin says hi\n"
 
 
-def test_a_first_party_name_says_which_distribution_to_install(invoke) -> None:
+def test_a_first_party_name_says_which_distribution_to_install(invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    import minidl.first_party
+
+    monkeypatch.setattr(minidl.first_party, "_installed", lambda distribution: False)
     assert_usage_error(invoke("train", "--optimizer", "adam"), "unknown optimizer 'adam'; available: sgd",
-                       "first-party plugin minidl-optim", "pip install ./plugins/optim")
+                       "first-party plugin minidl-optim, not installed", "pip install ./plugins/optim")
     assert_usage_error(invoke("train", "--model", "lenet"), "minidl-vision", "pip install ./plugins/vision")
     assert_usage_error(invoke("train", "--model", "linre"), "did you mean 'linreg'")
+    monkeypatch.setattr(minidl.first_party, "_installed", lambda distribution: True)  # MINIDL_LOAD_PLUGINS="" here
+    assert_usage_error(invoke("train", "--optimizer", "adam"), "minidl-optim, which is installed but not loaded",
+                       "MINIDL_LOAD_PLUGINS")
 
 
 def test_dataset_too_big_for_the_memory_is_one_line(invoke) -> None:
