@@ -21,6 +21,8 @@ from minidl.interfaces import Batch
 class TensorData:
     """Features and labels held as tensors, with an optional test split."""
 
+    batch_size: int | None = None  # the DataLoader's, when made from one by as_dataset
+
     def __init__(self, X: torch.Tensor, y: torch.Tensor,
                  test: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         if len(X) != len(y):
@@ -64,6 +66,8 @@ class TorchData:
     Minibatches come from ``DataLoader(dataset, batch_size, shuffle=True, generator=...)``;
     ``tensors`` stacks every example once, for evaluation.
     """
+
+    batch_size: int | None = None  # the DataLoader's, when made from one by as_dataset
 
     def __init__(self, dataset: torch_data.Dataset, test: torch_data.Dataset | None = None,
                  **loader_options: Any) -> None:
@@ -148,16 +152,20 @@ def as_dataset(data: Any, test: Any = None) -> Any:
 
     Accepts a minidl Dataset (returned as is), a ``TensorDataset``, any map-style
     ``torch.utils.data.Dataset`` or a ``DataLoader`` (its dataset and options are used,
-    with minidl's batch size and shuffling order).
+    with minidl's shuffling order). A dataset made from a ``DataLoader`` keeps its
+    ``batch_size``, which a :class:`~minidl.Trainer` takes unless given its own.
     """
     if hasattr(data, "batches") and hasattr(data, "tensors"):
         return data
-    if isinstance(data, torch_data.DataLoader) and _plain_tensor_loader(data):
-        return as_dataset(data.dataset, test.dataset if isinstance(test, torch_data.DataLoader) else test)
     if isinstance(data, torch_data.DataLoader):
-        options = {"num_workers": data.num_workers, "collate_fn": data.collate_fn}
         test_set = test.dataset if isinstance(test, torch_data.DataLoader) else test
-        return TorchData(data.dataset, test_set, **options)
+        if _plain_tensor_loader(data):
+            dataset: TensorData | TorchData = as_dataset(data.dataset, test_set)
+        else:
+            options = {"num_workers": data.num_workers, "collate_fn": data.collate_fn}
+            dataset = TorchData(data.dataset, test_set, **options)
+        dataset.batch_size = data.batch_size  # the Trainer takes it unless given its own
+        return dataset
     if isinstance(data, torch_data.TensorDataset) and len(data.tensors) == 2:
         test_tensors = tuple(test.tensors) if isinstance(test, torch_data.TensorDataset) else None
         return TensorData(*data.tensors, test=test_tensors)  # type: ignore[arg-type]

@@ -19,7 +19,13 @@ from minidl.trainer import History, Trainer
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's global generators."""
+    """Seed Python's, NumPy's and torch's global generators.
+
+    Call it before building anything: ``Trainer(seed=...)`` seeds torch only when ``fit``
+    starts, so a model built before (its initial weights drawn from torch's generator)
+    is covered by ``minidl.seed_everything(0)`` alone; with it, two identical runs give
+    identical results. :func:`build` (and ``minidl train``) call it with the run's seed.
+    """
     import numpy as np
     import torch
 

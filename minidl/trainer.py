@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from minidl.interfaces import Dataset, Loss, Metric, Model, Optimizer
     from minidl.plugins import Plugins
 
+DEFAULT_BATCH_SIZE = 10  # the notebook's
 EVAL_CHUNK = 65_536  # examples per forward pass when evaluating a whole split
 
 
@@ -122,7 +123,8 @@ class Trainer:
     """Trains a model on a dataset with a loss and an optimizer, epoch by epoch.
 
     Arguments are keyword-only, each with a default (Lightning's ``Trainer`` style):
-    ``max_epochs`` (the total, also after a resume), ``batch_size``, ``seed`` (for the
+    ``max_epochs`` (the total, also after a resume), ``batch_size`` (default 10, or the
+    batch size of a dataset made from a DataLoader; given, it must agree), ``seed`` (for the
     shuffling order and torch's global RNG during ``fit``; None draws one, kept in
     ``trainer.seed``), ``device`` (``cpu``, ``cuda``, ``auto``), ``metrics`` (names or
     a ``{name: Metric}`` mapping), ``callbacks`` (names or hook-implementing objects),
@@ -134,7 +136,7 @@ class Trainer:
         self,
         *,
         max_epochs: int = 3,
-        batch_size: int = 10,
+        batch_size: int | None = None,
         seed: int | None = None,
         device: str = "cpu",
         metrics: Sequence[str] | Mapping[str, Metric] = (),
@@ -143,6 +145,8 @@ class Trainer:
         verbose: bool = False,
         echo: Callable[[str], Any] = print,
     ) -> None:
+        self.batch_size_given = batch_size is not None  # else a DataLoader's batch size wins in fit
+        batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
         check_hyperparameters(max_epochs, batch_size)
         if plugins is None:
             from minidl.plugins import get_plugins
@@ -189,6 +193,7 @@ class Trainer:
             check_learning_rate(group.get("lr"))
         was_training = getattr(model, "training", None)
         self.setup(model, data, loss, optimizer)
+        self._take_batch_size(data)
         if not len(self.data.tensors("train")[0]):
             raise MinidlError("the dataset's training split is empty; nothing to train on")
         from minidl.compat import check_fit  # components that do not fit: one line, before any step
@@ -219,6 +224,17 @@ class Trainer:
         self.device = resolve_device(self.device_name)
         model.to(self.device)
         self.model, self.data, self.loss, self.optimizer = model, data.to(self.device), loss, optimizer
+
+    def _take_batch_size(self, data: Any) -> None:
+        """A dataset made from a DataLoader (:func:`~minidl.adapters.as_dataset`) carries its
+        ``batch_size``: taken unless the Trainer was given one; a different one is refused."""
+        loader_batch = getattr(data, "batch_size", None)
+        if loader_batch is None or loader_batch == self.batch_size:
+            return
+        if self.batch_size_given:
+            raise MinidlError(f"Trainer(batch_size={self.batch_size}) but the DataLoader has batch_size="
+                              f"{loader_batch}; give one of them (without its own, the Trainer takes the loader's)")
+        self.batch_size = loader_batch
 
     def _register_callbacks(self) -> None:
         manager = self.plugins.manager

@@ -53,7 +53,7 @@ def make(kind: str, X: torch.Tensor, y: torch.Tensor):
         return as_dataset(TensorDataset(X, y))
     if kind == "map-style":
         return as_dataset(MapStyle(X, y))
-    return as_dataset(DataLoader(MapStyle(X, y), batch_size=7))
+    return as_dataset(DataLoader(MapStyle(X, y), batch_size=10))  # the Trainer's below: no conflict
 
 
 KINDS = ["TensorData", "TensorDataset", "map-style", "DataLoader"]
@@ -161,3 +161,51 @@ def test_to_moves_batches_and_tensors(kind):
     assert X.device.type == "meta" and y.device.type == "meta"
     bX, by = next(iter(data.batches(4, torch.Generator().manual_seed(0))))
     assert bX.device.type == "meta" and by.device.type == "meta"
+
+
+# -- a DataLoader's batch size -------------------------------------------------------------------
+def _fit(plugins, data, **trainer_options):
+    model = nn.Linear(2, 1)
+    trainer = minidl.Trainer(max_epochs=1, seed=0, plugins=plugins, **trainer_options)
+    trainer.fit(model, data, nn.MSELoss(reduction="none"), torch.optim.SGD(model.parameters(), lr=0.01))
+    return trainer
+
+
+@pytest.mark.parametrize("loader", ["tensors", "map-style"])
+def test_a_loaders_batch_size_is_taken_unless_the_trainer_has_one(plugins, loader):
+    X, y = linear_data(600)
+    dataset = TensorDataset(X, y) if loader == "tensors" else MapStyle(X, y)
+    data = as_dataset(DataLoader(dataset, batch_size=256))
+    assert data.batch_size == 256
+    batches = []
+    original = data.batches
+    data.batches = lambda size, generator: batches.append(size) or original(size, generator)
+    trainer = _fit(plugins, data)
+    assert trainer.batch_size == 256 and batches == [256]  # not the Trainer's default 10
+    assert _fit(plugins, data, batch_size=256).batch_size == 256  # the same, given twice: fine
+    assert _fit(plugins, as_dataset(TensorDataset(X, y))).batch_size == 10  # no loader: the default
+
+
+def test_a_conflicting_batch_size_is_one_line(plugins):
+    X, y = linear_data(50)
+    data = as_dataset(DataLoader(TensorDataset(X, y), batch_size=256))
+    with pytest.raises(MinidlError, match=r"^Trainer\(batch_size=10\) but the DataLoader has batch_size=256; "
+                                          r"give one of them \(without its own, the Trainer takes the loader's\)$"):
+        _fit(plugins, data, batch_size=10)
+
+
+# -- seeding: minidl.seed_everything covers a model built before fit ------------------------------
+def test_seed_everything_before_building_makes_two_fits_equal(plugins):
+    X, y = linear_data(100)
+
+    def run():
+        model = nn.Linear(2, 1)  # drawn from torch's global RNG, before Trainer(seed=...) could act
+        minidl.Trainer(max_epochs=1, batch_size=10, seed=0, plugins=plugins).fit(
+            model, TensorData(X, y), nn.MSELoss(reduction="none"), torch.optim.SGD(model.parameters(), lr=0.01))
+        return model.weight.detach().clone()
+
+    minidl.seed_everything(0)
+    first = run()
+    minidl.seed_everything(0)
+    assert torch.equal(run(), first)
+    assert "seed_everything" in minidl.__all__

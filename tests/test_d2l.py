@@ -208,3 +208,33 @@ def test_the_books_section_3_2_runs_with_minidl_d2l(monkeypatch, capsys):
     assert train_losses[-1] < 1e-4
     assert w.detach().reshape(-1).tolist() == pytest.approx(true_w, abs=0.01)
     assert b.item() == pytest.approx(true_b, abs=0.01)
+
+
+# -- helpers built on a first-party plugin ---------------------------------------------------------
+@pytest.mark.parametrize(("call", "distribution"), [
+    (lambda: d2l.load_data_fashion_mnist(256), "minidl-classify plugin, which is not installed: "
+                                               "pip install ./plugins/classify"),
+    (lambda: d2l.read_idx, "minidl-classify plugin"),
+    (lambda: d2l.get_data_ch7(), "minidl-optim plugin, which is not installed: pip install ./plugins/optim"),
+])
+def test_without_the_plugin_the_helper_names_the_distribution(monkeypatch, call, distribution):
+    for name in [m for m in sys.modules if m.startswith(("minidl_classify", "minidl_optim"))]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "minidl_classify", None)
+    monkeypatch.setitem(sys.modules, "minidl_optim", None)
+    with pytest.raises(ImportError, match=distribution) as info:
+        call()
+    assert "\n" not in str(info.value)
+
+
+def test_a_broken_plugin_is_not_reported_as_missing(monkeypatch):
+    import importlib
+
+    from minidl.d2l import lazy
+
+    def broken(name):  # the plugin is there, a library it imports is not
+        raise ModuleNotFoundError("No module named 'some_dependency'", name="some_dependency")
+
+    monkeypatch.setattr(importlib, "import_module", broken)
+    with pytest.raises(ModuleNotFoundError, match="some_dependency"):
+        lazy.first_party("minidl_classify.fashion_mnist", "x")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -20,9 +21,12 @@ from minidl.metrics import Accuracy
 
 __all__ = [
     "Accuracy",
+    "Evaluation",
     "FlattenLayer",
     "cross_entropy",
+    "evaluate",
     "evaluate_accuracy",
+    "mean_reduced",
     "softmax",
 ]
 
@@ -36,31 +40,60 @@ class FlattenLayer(nn.Module):
 
 
 def evaluate_accuracy(data_iter: Iterable[tuple[torch.Tensor, torch.Tensor]],
-                      net: Callable[..., torch.Tensor]) -> float:
+                      net: Callable[..., torch.Tensor], device: torch.device | str | None = None) -> float:
     """Accuracy of ``net`` over every ``(X, y)`` batch of ``data_iter``.
 
     As the book's (section 5.5 version): an ``nn.Module`` is put in eval mode for the
-    pass and back into train mode after it; a function with an ``is_training``
-    parameter is called with ``is_training=False``.
+    pass and back into train mode after it (the mode it came in, here); a function with
+    an ``is_training`` parameter is called with ``is_training=False``. Each batch is
+    moved to ``device``, by default the device of the net's parameters (else the batch's).
     """
+    result = evaluate(data_iter, net, device)
+    return result.correct / result.n
+
+
+@dataclass
+class Evaluation:
+    """Sums over a pass: correct predictions, examples and (when a loss was given) loss."""
+
+    correct: int = 0
+    n: int = 0
+    loss_sum: float = 0.0
+
+
+def evaluate(data_iter: Iterable[tuple[torch.Tensor, torch.Tensor]], net: Callable[..., torch.Tensor],
+             device: torch.device | str | None = None,
+             loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> Evaluation:
+    """One pass of :func:`evaluate_accuracy`, batch by batch, also summing ``loss`` per example."""
     module = net if isinstance(net, nn.Module) else None
     was_training = module is not None and module.training
     kwargs = {"is_training": False} if module is None and _takes_is_training(net) else {}
-    correct, n = 0, 0
+    result = Evaluation()
     if module is not None:
         module.eval()
     try:
         with torch.no_grad():
             for X, y in data_iter:
-                device = _device_of(net, X)
-                correct += count_correct(net(X.to(device), **kwargs), y.to(device))
-                n += y.shape[0]
+                target = _device_of(net, X) if device is None else torch.device(device)
+                X, y = X.to(target), y.to(target)
+                y_hat = net(X, **kwargs)
+                result.correct += count_correct(y_hat, y)
+                result.n += y.shape[0]
+                if loss is not None:
+                    losses = loss(y_hat, y)
+                    result.loss_sum += losses.sum().item() * (y.shape[0] if mean_reduced(loss, losses) else 1)
     finally:
         if module is not None and was_training:
             module.train()
-    if n == 0:
+    if result.n == 0:
         raise MinidlError("evaluate_accuracy: data_iter yielded no examples")
-    return correct / n
+    return result
+
+
+def mean_reduced(loss: Callable[..., Any], losses: torch.Tensor) -> bool:
+    """Whether ``losses`` is a batch mean (one value from a ``reduction="mean"`` loss such
+    as ``nn.CrossEntropyLoss()``), to be counted once per example."""
+    return losses.dim() == 0 and getattr(loss, "reduction", "mean") == "mean"
 
 
 def _takes_is_training(net: Callable[..., Any]) -> bool:

@@ -14,7 +14,6 @@ from types import ModuleType
 from typing import Any
 
 import torch
-from torch import nn
 from torch.utils import data as torch_data
 
 from minidl.d2l.lazy import first_party
@@ -35,8 +34,11 @@ def _reader() -> ModuleType:
 
 
 def get_fashion_mnist_labels(labels: Iterable[Any]) -> list[str]:
-    """The text labels of numeric Fashion-MNIST labels."""
-    names = _reader().FASHION_MNIST_LABELS
+    """The text labels of numeric Fashion-MNIST labels (the shapes' names when
+    ``$MINIDL_DATA=shapes`` asks for the offline stand-in)."""
+    reader = _reader()
+    names = first_party("minidl_classify.shapes", NEEDS_CLASSIFY).SHAPES_LABELS if reader.is_stand_in() \
+        else reader.FASHION_MNIST_LABELS
     return [names[int(i)] for i in labels]
 
 
@@ -57,15 +59,16 @@ def _as_image(img: torch.Tensor) -> torch.Tensor:
 
 
 class _Resize:
-    """A collate function that stacks a batch and resizes its images (bilinear)."""
+    """A collate function that stacks a batch and resizes its images (bilinear), as the
+    book's ``transforms.Resize`` did."""
 
     def __init__(self, size: int | tuple[int, int]) -> None:
-        self.size = (size, size) if isinstance(size, int) else tuple(size)
+        self.size = size
 
     def __call__(self, batch: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
         X, y = torch_data.default_collate(batch)
-        X = nn.functional.interpolate(X, size=self.size, mode="bilinear", antialias=True)
-        return X.clamp_(0, 1), y
+        resized: torch.Tensor = first_party("minidl_classify.resize", NEEDS_CLASSIFY).resize_images(X, self.size)
+        return resized, y
 
 
 def load_data_fashion_mnist(batch_size: int, resize: int | tuple[int, int] | None = None,
@@ -73,11 +76,19 @@ def load_data_fashion_mnist(batch_size: int, resize: int | tuple[int, int] | Non
                             ) -> tuple[torch_data.DataLoader, torch_data.DataLoader]:
     """Fashion-MNIST as ``(train_iter, test_iter)`` DataLoaders of (N, 1, 28, 28) images.
 
-    Read from local IDX files in ``root`` (see
-    :func:`minidl_classify.fashion_mnist.fashion_mnist_root`); nothing is downloaded.
-    ``resize`` resizes each batch's images (bilinear) as it is served.
+    Read from local IDX files in ``root``, else ``$MINIDL_DATA``, else the book's
+    ``~/Datasets/FashionMNIST``; nothing is downloaded. Offline, ``root="shapes"`` (or
+    ``$MINIDL_DATA=shapes``) serves the classify plugin's generated ``shapes`` images
+    instead (6,000 train, 1,000 test, drawn from torch's RNG) in the same form, so the
+    book's code runs unchanged. ``resize`` resizes each batch's images (bilinear) as it
+    is served.
     """
-    splits = _reader().read_fashion_mnist(root)
+    reader = _reader()
+    if reader.is_stand_in(root):
+        shapes = first_party("minidl_classify.shapes", NEEDS_CLASSIFY)
+        splits = {"train": shapes.make_shapes(shapes.STAND_IN_TRAIN), "test": shapes.make_shapes(shapes.STAND_IN_TEST)}
+    else:
+        splits = reader.read_fashion_mnist(root)
     collate: dict[str, Any] = {"collate_fn": _Resize(resize)} if resize else {}
     train = torch_data.TensorDataset(*splits["train"])
     test = torch_data.TensorDataset(*splits["test"])

@@ -23,7 +23,7 @@ def first_party(module: str, needed_for: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        if exc.name is None or not (exc.name == package or module.startswith(exc.name)):
+        if exc.name is None or not (module == exc.name or module.startswith(exc.name + ".")):
             raise  # the plugin is there but something it imports is missing: say that
         name = package.removeprefix("minidl_")
         raise ImportError(f"{needed_for} come from the minidl-{name} plugin, which is not installed: "

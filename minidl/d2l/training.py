@@ -15,12 +15,12 @@ import torch
 from torch import nn
 from torch.utils import data as torch_data
 
-from minidl.adapters import DatasetWrapper, as_dataset
+from minidl.adapters import DatasetWrapper, TensorData, as_dataset
+from minidl.d2l.classification import evaluate, mean_reduced
 from minidl.default_plugins.notebook_components import SGD
 from minidl.errors import MinidlError
 from minidl.functional import count_correct
 from minidl.hookspecs import hookimpl
-from minidl.metrics import Accuracy
 from minidl.trainer import Trainer
 
 if TYPE_CHECKING:
@@ -76,8 +76,8 @@ class _BookLoss:
 
     In a training step (autograd on) it returns ``loss(y_hat, y).sum()`` as one value,
     so the Trainer's batch mean back-propagates exactly the book's ``l``, and it adds
-    the batch to the epoch's running loss and accuracy. Under ``no_grad`` (evaluation)
-    it returns the loss unchanged.
+    the batch to the epoch's running loss and accuracy. Under ``no_grad`` (the
+    Trainer's checks) it returns the loss unchanged.
     """
 
     def __init__(self, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
@@ -94,19 +94,19 @@ class _BookLoss:
             return losses
         total = losses.sum()
         m = y.shape[0]
-        # A reduced loss (nn.CrossEntropyLoss()) gives the batch mean: count it per example.
-        mean_reduced = losses.dim() == 0 and getattr(self.loss, "reduction", "mean") == "mean"
-        self.loss_sum += total.item() * (m if mean_reduced else 1)
+        self.loss_sum += total.item() * (m if mean_reduced(self.loss, losses) else 1)
         self.correct += count_correct(y_hat.detach(), y)
         self.n += m
         return total.reshape(1)
 
 
 class _BookEpochLine:
-    """Replaces the epoch's train loss and accuracy with the book's running ones; prints."""
+    """Records the epoch's train loss and accuracy as the book's running sums, the test
+    loss and accuracy over ``test_iter`` as the book's ``evaluate_accuracy``; prints."""
 
-    def __init__(self, loss: _BookLoss, echo: Callable[[str], Any]) -> None:
-        self.loss, self.echo = loss, echo
+    def __init__(self, loss: _BookLoss, net: Callable[..., torch.Tensor], test_iter: Any,
+                 echo: Callable[[str], Any]) -> None:
+        self.loss, self.net, self.test_iter, self.echo = loss, net, test_iter, echo
 
     @hookimpl
     def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
@@ -115,34 +115,39 @@ class _BookEpochLine:
 
     @hookimpl
     def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, Any]) -> None:
-        """Record ``loss`` and ``acc`` as the book computes them and print its line."""
+        """Record ``loss``, ``acc``, ``test_loss`` and ``test_acc`` and print the book's line."""
         n = max(self.loss.n, 1)
         metrics["loss"], metrics["acc"] = self.loss.loss_sum / n, self.loss.correct / n
-        test_acc = metrics.get("test_acc", float("nan"))
+        test = evaluate(self.test_iter, self.net, loss=self.loss.loss)
+        metrics["test_loss"], metrics["test_acc"] = test.loss_sum / test.n, test.correct / test.n
         self.echo(f"epoch {epoch}, loss {metrics['loss']:.4f}, train acc {metrics['acc']:.3f}, "
-                  f"test acc {test_acc:.3f}")
+                  f"test acc {metrics['test_acc']:.3f}")
 
 
-class _TestOnly(DatasetWrapper):
-    """A dataset whose training split is served in batches but evaluated only on ``test``.
+class _BookData(DatasetWrapper):
+    """The training data, served in batches; no split is evaluated as a whole.
 
-    The book reports train loss and accuracy as sums over the epoch's batches, so a
-    second pass over the training split would only cost time.
+    The book reports train loss and accuracy as sums over the epoch's batches and tests
+    batch by batch over ``test_iter``, so ``splits`` is empty, and ``tensors`` (which the
+    Trainer's checks read) gives a few examples, never a stacked copy of a loader's split.
     """
 
-    def __init__(self, data: Any) -> None:
-        super().__init__(data)
-        self.splits = tuple(split for split in data.splits if split == "test")
+    splits: tuple[str, ...] = ()
+    PEEK = 2  # examples shown to the Trainer's checks
+
+    def tensors(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        """A tensor dataset's split as it is (no copy); else the first ``PEEK`` examples."""
+        if isinstance(self.data, TensorData):
+            return self.data.tensors(split)
+        batch: tuple[torch.Tensor, torch.Tensor] = next(iter(self.data.batches(self.PEEK, torch.Generator())))
+        return batch
 
 
-def _book_data(train_iter: Any, test_iter: Any) -> _TestOnly:
-    def unwrap(loader: Any) -> Any:  # a plain TensorDataset loader: serve its tensors directly
-        if (isinstance(loader, torch_data.DataLoader) and isinstance(loader.dataset, torch_data.TensorDataset)
-                and loader.collate_fn is torch_data.default_collate):
-            return loader.dataset
-        return loader
-
-    return _TestOnly(as_dataset(unwrap(train_iter), unwrap(test_iter)))
+def _book_data(train_iter: Any) -> _BookData:
+    if (isinstance(train_iter, torch_data.DataLoader) and isinstance(train_iter.dataset, torch_data.TensorDataset)
+            and train_iter.collate_fn is torch_data.default_collate):
+        return _BookData(as_dataset(train_iter.dataset))  # a plain tensor loader: its tensors, served directly
+    return _BookData(as_dataset(train_iter))
 
 
 def train_ch3(net: Callable[[torch.Tensor], torch.Tensor], train_iter: Any, test_iter: Any,
@@ -155,8 +160,11 @@ def train_ch3(net: Callable[[torch.Tensor], torch.Tensor], train_iter: Any, test
     Each step back-propagates ``loss(net(X), y).sum()`` and applies
     ``sgd(params, lr, batch_size)`` (or ``optimizer.step()`` when given). The printed loss
     and train accuracy are means over the epoch's batches; test accuracy is
-    :func:`~minidl.d2l.evaluate_accuracy` on ``test_iter``. Unlike the book, a mean-reduced
-    loss (``nn.CrossEntropyLoss()``) is also reported per example. Returns the History.
+    :func:`~minidl.d2l.evaluate_accuracy` on ``test_iter``, batch by batch (a net with an
+    ``is_training`` parameter called with ``is_training=False``, an ``nn.Module`` in eval
+    mode), and the net is left in train mode, as the book's. Unlike the book, a
+    mean-reduced loss (``nn.CrossEntropyLoss()``) is also reported per example. Returns
+    the History (``loss``, ``acc``, ``test_loss``, ``test_acc`` per epoch).
     """
     if optimizer is None:
         if params is None or lr is None:
@@ -165,5 +173,8 @@ def train_ch3(net: Callable[[torch.Tensor], torch.Tensor], train_iter: Any, test
     model = net if isinstance(net, nn.Module) else _FunctionNet(net, params or [])
     book_loss = _BookLoss(loss)
     trainer = book_trainer(num_epochs, getattr(train_iter, "batch_size", None) or batch_size,
-                           metrics={"acc": Accuracy()}, callbacks=[_BookEpochLine(book_loss, print)])
-    return trainer.fit(model, _book_data(train_iter, test_iter), book_loss, optimizer)
+                           callbacks=[_BookEpochLine(book_loss, net, test_iter, print)])
+    history = trainer.fit(model, _book_data(train_iter), book_loss, optimizer)
+    if isinstance(net, nn.Module):
+        net.train()  # the book's evaluate_accuracy ends with net.train()
+    return history

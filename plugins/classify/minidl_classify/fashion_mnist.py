@@ -4,6 +4,9 @@ The files are looked for in ``root``, else ``$MINIDL_DATA``, else the book's
 ``~/Datasets/FashionMNIST``, each folder also in its ``FashionMNIST/`` and
 ``FashionMNIST/raw/`` subfolders (torchvision's layouts). Both the ``fashion-mnist``
 dataset and the book's ``minidl.d2l.load_data_fashion_mnist`` read through here.
+
+Offline, ``root="shapes"`` (or ``$MINIDL_DATA=shapes``) asks for the stand-in: the
+generated ``shapes`` images, in the same tensors (:func:`is_stand_in`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ __all__ = [
     "FASHION_MNIST_LABELS",
     "OFFLINE_STAND_IN",
     "fashion_mnist_root",
+    "is_stand_in",
     "read_fashion_mnist",
 ]
 
@@ -38,6 +42,12 @@ FASHION_MNIST_FILES: dict[str, tuple[str, str]] = {
 BOOK_ROOT = "~/Datasets/FashionMNIST"  # the book's default folder
 DATA_ENV = "MINIDL_DATA"  # a folder holding the files (or a FashionMNIST/ folder with them)
 OFFLINE_STAND_IN = "shapes"  # root="shapes" (or $MINIDL_DATA=shapes): the generated shapes instead
+
+
+def is_stand_in(root: str | os.PathLike[str] | None = None) -> bool:
+    """Whether ``root`` (else ``$MINIDL_DATA``) names the offline stand-in, ``shapes``."""
+    chosen = root if root is not None else os.environ.get(DATA_ENV)
+    return chosen is not None and os.fspath(chosen) == OFFLINE_STAND_IN
 
 
 def fashion_mnist_root(root: str | os.PathLike[str] | None = None) -> Path:
@@ -61,7 +71,9 @@ def _find_files(root: Path) -> dict[str, tuple[Path, Path]]:
         f"Fashion-MNIST not found in {root}: expected {', '.join(names)} (each may end in .gz) "
         f"in that folder or its FashionMNIST/ or FashionMNIST/raw/ subfolder; missing there: "
         f"{', '.join(missing)}. Download them from https://github.com/zalandoresearch/fashion-mnist "
-        f"and put them there, or point root / ${DATA_ENV} at their folder"
+        f"and put them there, or point root / ${DATA_ENV} at their folder; offline, "
+        f"root=\"{OFFLINE_STAND_IN}\" (or ${DATA_ENV}={OFFLINE_STAND_IN}) serves the generated shapes "
+        f"images instead, in the same form"
     )
 
 

@@ -7,24 +7,35 @@ Factories import torch only when called, so ``minidl list`` stays instant.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from minidl import hookimpl
 from minidl.hookspecs import Register
+from minidl.options import Ge, Le
+
+MAX_SIDE = 1024  # the largest side the image datasets resize to (the book's CNNs take up to 224)
 
 
-def fashion_mnist(root: str | None = None) -> Any:
+def fashion_mnist(root: str | None = None, resize: Annotated[int, Ge(1), Le(MAX_SIDE)] | None = None) -> Any:
     """Fashion-MNIST read from local IDX files (60,000 train, 10,000 test, 10 classes).
 
     Args:
-        root: folder of the IDX files (default: $MINIDL_DATA, else ~/Datasets/FashionMNIST)
+        root: folder of the IDX files (default: $MINIDL_DATA, else ~/Datasets/FashionMNIST); "shapes": offline stand-in
+        resize: side in pixels to resize the 28x28 images to (bilinear), e.g. 224 (none: 28)
     """
     from minidl_classify.datasets import fashion_mnist_data
 
-    return fashion_mnist_data(root)
+    return fashion_mnist_data(root, resize)
 
 
-def shapes(num_examples: int = 6000, num_test: int = 1000, jitter: float = 2.5, noise: float = 0.2) -> Any:
+def shapes(
+    num_examples: Annotated[int, Ge(1), Le(10**7)] = 6000,
+    num_test: Annotated[int, Ge(0), Le(10**7)] = 1000,
+    jitter: Annotated[float, Ge(0), Le(10)] = 2.5,
+    noise: Annotated[float, Ge(0), Le(1)] = 0.2,
+    resize: Annotated[int, Ge(1), Le(MAX_SIDE)] | None = None,
+) -> Any:
     """Ten shapes drawn on 28x28 images, generated from the seed (Fashion-MNIST's format, offline).
 
     Args:
@@ -32,10 +43,27 @@ def shapes(num_examples: int = 6000, num_test: int = 1000, jitter: float = 2.5, 
         num_test: held-out test images (0: no test split)
         jitter: largest shift of a shape's centre from the image centre, in pixels
         noise: standard deviation of the Gaussian pixel noise
+        resize: side in pixels to resize the 28x28 images to (bilinear), e.g. 224 (none: 28)
     """
     from minidl_classify.datasets import shapes_data
 
-    return shapes_data(num_examples, num_test, jitter, noise)
+    return shapes_data(num_examples, num_test, jitter, noise, resize)
+
+
+def _fashion_mnist_bytes(options: Mapping[str, Any]) -> int:
+    from minidl_classify.datasets import fashion_mnist_bytes
+
+    return fashion_mnist_bytes(options)
+
+
+def _shapes_bytes(options: Mapping[str, Any]) -> int:
+    from minidl_classify.datasets import shapes_bytes
+
+    return shapes_bytes(options)
+
+
+fashion_mnist.estimate_bytes = _fashion_mnist_bytes  # type: ignore[attr-defined]
+shapes.estimate_bytes = _shapes_bytes  # type: ignore[attr-defined]
 
 
 def _or(value: int | None, default: int) -> int:

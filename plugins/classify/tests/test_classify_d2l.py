@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from minidl_classify.fashion_mnist import fashion_mnist_root, read_fashion_mnist
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
@@ -15,7 +16,6 @@ import minidl.d2l as d2l
 from minidl.d2l.plotting import pyplot
 from minidl.errors import MinidlError
 from minidl.functional import check_labels
-from minidl_classify.fashion_mnist import fashion_mnist_root, read_fashion_mnist
 
 BOOK_LINE = re.compile(r"^epoch (\d+), loss (\d+\.\d{4}), train acc (\d\.\d{3}), test acc (\d\.\d{3})$")
 
@@ -94,6 +94,17 @@ def test_evaluate_accuracy_module_mode_restored_and_is_training_function():
         d2l.evaluate_accuracy([], fn)
 
 
+def test_evaluate_accuracy_takes_the_books_device_argument():
+    net = nn.Sequential(nn.Linear(4, 2))
+    X, y = torch.randn(10, 4), torch.randint(0, 2, (10,))
+    loader = DataLoader(TensorDataset(X, y), batch_size=4)
+    expected = d2l.evaluate_accuracy(loader, net)
+    assert d2l.evaluate_accuracy(loader, net, "cpu") == expected
+    assert d2l.evaluate_accuracy(loader, net, device=torch.device("cpu")) == expected
+    with pytest.raises(RuntimeError):  # a device that is not there is torch's error, as in the book
+        d2l.evaluate_accuracy(loader, net, "meta")
+
+
 def test_fashion_mnist_labels():
     assert d2l.get_fashion_mnist_labels(torch.tensor([0, 9, 5])) == ["t-shirt", "ankle boot", "sandal"]
 
@@ -131,7 +142,27 @@ def test_missing_files_error_names_files_and_folder(tmp_path, fashion_maker):
         assert name in message
     assert message.endswith("missing there: t10k-labels-idx1-ubyte. Download them from "
                             "https://github.com/zalandoresearch/fashion-mnist and put them there, "
-                            "or point root / $MINIDL_DATA at their folder")
+                            "or point root / $MINIDL_DATA at their folder; offline, root=\"shapes\" "
+                            "(or $MINIDL_DATA=shapes) serves the generated shapes images instead, in the same form")
+
+
+@pytest.mark.parametrize("how", ["root", "env"])
+def test_the_offline_stand_in_through_the_same_call(monkeypatch, how):
+    """The book's code runs unchanged offline: the shapes images, in Fashion-MNIST's loaders."""
+    from minidl_classify.shapes import SHAPES_LABELS
+
+    if how == "env":
+        monkeypatch.setenv("MINIDL_DATA", "shapes")
+    torch.manual_seed(0)
+    train_iter, test_iter = d2l.load_data_fashion_mnist(256, **({"root": "shapes"} if how == "root" else {}))
+    assert (len(train_iter.dataset), len(test_iter.dataset)) == (6000, 1000)
+    X, y = next(iter(test_iter))
+    assert X.shape == (256, 1, 28, 28) and X.dtype == torch.float32 and y.dtype == torch.int64
+    assert float(X.min()) >= 0 and float(X.max()) <= 1 and set(y.tolist()) == set(range(10))
+    expected = SHAPES_LABELS if how == "env" else ("t-shirt", "trouser")
+    assert d2l.get_fashion_mnist_labels([0, 1]) == list(expected[:2])
+    _, resized = d2l.load_data_fashion_mnist(8, resize=32, root="shapes")
+    assert next(iter(resized))[0].shape == (8, 1, 32, 32)
 
 
 def test_mismatched_split_and_bad_labels(tmp_path, fashion_maker, idx_writer):
@@ -262,6 +293,46 @@ def test_train_ch3_history_short_batches_and_learning(capsys):
     assert history["test_acc"][-1] > 0.9
     assert history["loss"][0] > history["loss"][-1]
     assert set(history[0]) == {"epoch", "loss", "acc", "test_loss", "test_acc"}
+
+
+def test_train_ch3_tests_as_the_book_batch_by_batch_with_is_training_false(capsys):
+    """Section 3.13's scratch net with dropout: tested by evaluate_accuracy, dropout off."""
+    g = torch.Generator().manual_seed(0)
+    (X, y), (Xt, yt) = blobs(60, g), blobs(30, g)
+    train_iter = DataLoader(TensorDataset(X, y), batch_size=20, shuffle=True)
+    test_iter = DataLoader(TensorDataset(Xt, yt), batch_size=7)
+    inner, params = softmax_net()
+    calls = []
+
+    def net(X, is_training=True):
+        calls.append((is_training, len(X)))
+        return inner(X)
+
+    torch.manual_seed(0)
+    history = d2l.train_ch3(net, train_iter, test_iter, d2l.cross_entropy, 2, 20, params, 0.1)
+    tests = [size for training, size in calls if not training]
+    assert tests and max(tests) == 7 and sum(tests) == 2 * 30  # every test batch, per epoch, as served
+    assert [size for training, size in calls if training].count(20) == 6  # 3 steps a epoch, the default
+    assert history["test_acc"][-1] == pytest.approx(d2l.evaluate_accuracy(test_iter, net))
+    assert len(history["test_loss"]) == 2 and history["test_loss"][-1] > 0
+    capsys.readouterr()
+
+
+def test_train_ch3_leaves_a_module_in_train_mode_and_dropout_off_in_tests(capsys):
+    g = torch.Generator().manual_seed(0)
+    (X, y), (Xt, yt) = blobs(60, g), blobs(30, g)
+    net = nn.Sequential(nn.Linear(2, 3), nn.Dropout(0.999))
+    net.eval()
+    train_iter = DataLoader(TensorDataset(X, y), batch_size=60)
+    test_iter = DataLoader(TensorDataset(Xt, yt), batch_size=30)
+    torch.manual_seed(0)
+    history = d2l.train_ch3(net, train_iter, test_iter, nn.CrossEntropyLoss(), 1, 60,
+                            optimizer=torch.optim.SGD(net.parameters(), lr=1e-9))
+    assert net.training  # the book's evaluate_accuracy ends with net.train()
+    with torch.no_grad():
+        expected = (net[0](Xt).argmax(1) == yt).float().mean().item()  # no dropout when testing
+    assert history["test_acc"][-1] == pytest.approx(expected)
+    capsys.readouterr()
 
 
 def test_train_ch3_needs_params_and_lr_without_optimizer():

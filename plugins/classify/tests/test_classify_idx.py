@@ -6,8 +6,8 @@ import gzip
 
 import numpy as np
 import pytest
-
 from minidl_classify.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+
 from minidl.errors import MinidlError
 
 

@@ -8,6 +8,7 @@ import sys
 import pytest
 import torch
 from click.testing import CliRunner
+from minidl_classify.datasets import fashion_mnist_bytes, shapes_bytes, shapes_data
 from torch.nn import functional as F
 
 import minidl
@@ -76,14 +77,27 @@ def test_shapes_dataset(registry):
     assert registry.build("dataset", "shapes", {"num_test": 0, "num_examples": 10}).splits == ("train",)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"num_examples": 0}, "num_examples must be >= 1"),
-    ({"jitter": 11.0}, "jitter must be in"),
-    ({"noise": -0.1}, "noise in"),
+@pytest.mark.parametrize("options, message", [  # the ranges declared in the signature
+    ({"num_examples": 0}, "option 'num_examples' must be >= 1, got 0"),
+    ({"jitter": 11.0}, "option 'jitter' must be <= 10, got 11.0"),
+    ({"noise": -0.1}, "option 'noise' must be >= 0, got -0.1"),
+    ({"resize": 0}, "option 'resize' must be >= 1, got 0"),
+    ({"resize": 1025}, "option 'resize' must be <= 1024, got 1025"),
 ])
 def test_shapes_options_checked(registry, options, message):
-    with pytest.raises(OptionError, match=f"^dataset 'shapes': .*{message}"):
+    with pytest.raises(OptionError, match=f"^dataset 'shapes': {message}$"):
         registry.build("dataset", "shapes", options)
+
+
+@pytest.mark.parametrize(("call", "message"), [  # called from Python, past the option parser
+    (lambda: shapes_data(0, 1, 1.0, 0.1), "num_examples must be >= 1"),
+    (lambda: shapes_data(1, 1, 11.0, 0.1), "jitter must be in"),
+    (lambda: shapes_data(1, 1, 1.0, -0.1), "noise in"),
+    (lambda: shapes_data(1, 1, 1.0, 0.1, resize=0), "resize must be a side in pixels from 1 to 1024"),
+])
+def test_shapes_data_checks_its_arguments(call, message):
+    with pytest.raises(OptionError, match=f"^dataset 'shapes': .*{message}"):
+        call()
 
 
 def test_fashion_mnist_dataset_from_root(registry, fashion_folder):
@@ -94,6 +108,58 @@ def test_fashion_mnist_dataset_from_root(registry, fashion_folder):
     torch.testing.assert_close(X[:, 0], torch.from_numpy(arrays["test"][0]).float() / 255)
     assert y.tolist() == arrays["test"][1].tolist()
     assert data.text_labels[9] == "ankle boot"
+
+
+# -- resize: (N, 1, resize, resize) images, torch's interpolate, memory declared ----------------
+def test_shapes_resize_is_the_28x28_draw_resized(registry):
+    torch.manual_seed(3)
+    small = registry.build("dataset", "shapes", {"num_examples": 30, "num_test": 10})
+    torch.manual_seed(3)
+    big = registry.build("dataset", "shapes", {"num_examples": 30, "num_test": 10, "resize": 56})
+    for split in ("train", "test"):
+        (X, y), (X_big, y_big) = small.tensors(split), big.tensors(split)
+        assert X_big.shape == (len(X), 1, 56, 56) and torch.equal(y, y_big)
+        expected = F.interpolate(X, size=(56, 56), mode="bilinear", antialias=True).clamp(0, 1)
+        torch.testing.assert_close(X_big, expected)
+    assert (big.num_inputs, big.num_outputs) == (56 * 56, 10)
+
+
+def test_fashion_mnist_resize_serves_what_the_books_loader_serves(registry, fashion_folder):
+    import minidl.d2l as d2l
+
+    folder, _ = fashion_folder
+    data = registry.build("dataset", "fashion-mnist", {"root": str(folder), "resize": 14})
+    _, test_iter = d2l.load_data_fashion_mnist(20, resize=14, root=folder)
+    X_book, y_book = next(iter(test_iter))
+    X, y = data.tensors("test")
+    assert X.shape == (20, 1, 14, 14) and data.num_inputs == 196
+    torch.testing.assert_close(X, X_book)
+    assert torch.equal(y, y_book)
+
+
+def test_resized_images_are_declared_and_a_size_that_cannot_fit_is_refused(registry, monkeypatch):
+    base = {"num_examples": 6000, "num_test": 1000, "resize": None}
+    assert shapes_bytes({**base, "resize": 224}) - shapes_bytes(base) == 7000 * 224 * 224 * 4
+    assert fashion_mnist_bytes({"root": None, "resize": 224}) - fashion_mnist_bytes({"root": None}) \
+        == 70_000 * 224 * 224 * 4
+    assert fashion_mnist_bytes({"root": "shapes", "resize": 32}) == shapes_bytes({**base, "resize": 32})
+    monkeypatch.setattr("minidl.memory.available_memory", lambda: 10**9)
+    with pytest.raises(MinidlError, match=r"^dataset 'shapes' needs about 1\.7 GB of memory .*resize=224.* "
+                                          r"has 1\.0 GB available"):
+        registry.build("dataset", "shapes", {"resize": 224})
+    with pytest.raises(MinidlError, match=r"^dataset 'fashion-mnist' needs about"):
+        registry.build("dataset", "fashion-mnist", {"resize": 128})
+
+
+def test_fashion_mnist_offline_stand_in_is_shapes(registry, monkeypatch):
+    torch.manual_seed(0)
+    stand_in = registry.build("dataset", "fashion-mnist", {"root": "shapes", "resize": 32})
+    torch.manual_seed(0)
+    shapes = registry.build("dataset", "shapes", {"resize": 32})
+    assert torch.equal(stand_in.tensors("test")[0], shapes.tensors("test")[0])
+    assert stand_in.text_labels == shapes.text_labels and stand_in.splits == ("train", "test")
+    monkeypatch.setenv("MINIDL_DATA", "shapes")
+    assert registry.build("dataset", "fashion-mnist").tensors("train")[0].shape == (6000, 1, 28, 28)
 
 
 def test_fashion_mnist_missing_names_files(registry, tmp_path):
