@@ -139,6 +139,8 @@ class RunRecorder:
         After a resume the history holds exactly the checkpoint's epochs, so rows of an
         epoch that was interrupted before its checkpoint are dropped, never duplicated.
         """
+        if trainer.epoch > 0 and self.checkpoint_path.exists():  # resumed: its checkpoint is still good
+            self.saved_epoch = trainer.epoch  # first: a write below may fail, and the message names it
         _write_text(self.out / CONFIG_FILE, self._config_text)
         _write_json(self.out / VERSIONS_FILE, self._versions)
         self._invocations.append({
@@ -148,8 +150,6 @@ class RunRecorder:
         })
         self._seed = trainer.seed
         self._write_run_file("running")
-        if trainer.epoch > 0 and self.checkpoint_path.exists():  # resumed: its checkpoint is still good
-            self.saved_epoch = trainer.epoch
         self._rows = [dict(record) for record in trainer.history]
         self._columns = _columns(self._rows)
         self._rewrite_metrics()
@@ -187,7 +187,12 @@ class RunRecorder:
         self._invocations[-1].update({"ended": datetime.now(UTC).isoformat(timespec="milliseconds"),
                                      "status": status})
         self._invocations[-1].update({key: value for key, value in details.items() if value is not None})
-        self._write_run_file(status)
+        try:
+            self._write_run_file(status)
+        except WriteError:
+            if status == "finished":
+                raise
+            return False  # the run already failed (a full disk?): its own error is the one to report
         return True
 
     def _write_run_file(self, status: str) -> None:

@@ -282,3 +282,175 @@ def test_read_metrics_errors(tmp_path: Path) -> None:
     (tmp_path / "metrics.jsonl").write_text('{"epoch": 1, "loss": 0.5}\nnot json\n')
     with pytest.raises(MinidlError, match="line 2"):
         read_metrics(tmp_path)
+
+
+# -- load_run: a saved run as built components (issue 13) -------------------------------------
+def test_load_run_gives_the_components_with_the_checkpoint_loaded(plugins: minidl.Plugins, tmp_path: Path) -> None:
+    from minidl.records import SavedRun, load_run
+
+    original = record(callbacks_config(3), plugins, tmp_path)
+    run = minidl.load_run(tmp_path, plugins)
+    assert isinstance(run, SavedRun) and run.directory == tmp_path and load_run is minidl.load_run
+    assert_same_parameters(run, original)
+    assert run.trainer.epoch == 3 and run.trainer.history.records == original.trainer.history.records
+    assert {"epoch": 3, **run.evaluate()} == original.trainer.history[-1]  # the same numbers, recomputed
+    X, _ = run.dataset.tensors("test")
+    assert torch.equal(run.predict(X), original.model(X).detach())
+    assert torch.equal(run.trainer.predict(None, run.dataset), original.model(X).detach())  # test split by default
+
+
+def test_load_run_then_fit_more_equals_a_straight_run(plugins: minidl.Plugins, tmp_path: Path) -> None:
+    record(callbacks_config(3), plugins, tmp_path)
+    run = minidl.load_run(tmp_path, plugins)
+    run.trainer.max_epochs = 6
+    run.fit()
+    straight = build(callbacks_config(6), plugins)
+    straight.fit()
+    assert_same_parameters(run, straight)
+    assert run.trainer.history.records == straight.trainer.history.records
+    assert run.state is not None and run.state["epoch"] == 6  # a further fit() goes on from here
+
+
+def test_load_run_of_a_run_without_a_finished_epoch_is_untrained(plugins: minidl.Plugins, tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(plain_config(2).to_toml())
+    run = minidl.load_run(tmp_path, plugins)
+    assert run.state is None and run.trainer.epoch == 0
+    run.fit()
+    assert run.trainer.epoch == 2
+
+
+def test_load_run_names_a_damaged_checkpoint(plugins: minidl.Plugins, tmp_path: Path) -> None:
+    record(plain_config(2), plugins, tmp_path)
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    state["history"] = "gone"
+    torch.save(state, tmp_path / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match=r"checkpoint '.*checkpoint\.pt': field 'history' is the str 'gone'"):
+        minidl.load_run(tmp_path, plugins)
+
+
+# -- predict, and the model's mode ------------------------------------------------------------
+class Dropoutish(torch.nn.Module):
+    """Linear regression that adds noise in training mode only (like dropout)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 1)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        out = self.linear(X)
+        return out + torch.randn_like(out) if self.training else out
+
+
+def torch_parts(plugins: minidl.Plugins):
+    from minidl.trainer import Trainer
+
+    data = build(plain_config(1), plugins).dataset
+    model = Dropoutish()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    return Trainer(max_epochs=1, seed=0, plugins=plugins), model, data, optimizer
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_fit_leaves_the_model_in_the_mode_it_came_in(plugins: minidl.Plugins, training: bool) -> None:
+    trainer, model, data, optimizer = torch_parts(plugins)
+    model.train(training)
+    trainer.fit(model, data, torch.nn.MSELoss(reduction="none"), optimizer)
+    assert model.training is training
+
+
+def test_predict_is_batched_in_eval_mode_without_grad_and_restores_the_mode(plugins: minidl.Plugins) -> None:
+    from minidl.errors import MinidlError as Error
+
+    trainer, model, data, _ = torch_parts(plugins)
+    X, _ = data.tensors("train")
+    with torch.no_grad():
+        expected = model.linear(X)
+    for batch_size in (7, 1000, 5000):
+        out = trainer.predict(model, X, batch_size=batch_size)
+        torch.testing.assert_close(out, expected)  # eval mode: no noise (batched matmuls may differ in the last bit)
+        assert not out.requires_grad
+    assert model.training  # restored
+    torch.testing.assert_close(trainer.predict(model, data, split="train"), expected)
+    with pytest.raises(Error, match="no split 'test'; it has train"):
+        trainer.predict(model, data, split="test")
+    with pytest.raises(Error, match="predict needs a model"):
+        trainer.predict(None, X)
+    with pytest.raises(Error, match="takes a tensor of examples or a dataset, got list"):
+        trainer.predict(model, [1, 2])
+    with pytest.raises(Error, match="batch size must be an integer >= 1, got 0"):
+        trainer.predict(model, X, batch_size=0)
+
+
+# -- failed writes and leftovers (issue 14.4, 14.6) --------------------------------------------
+def test_a_row_that_does_not_fit_on_the_disk_is_taken_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from minidl.checkpoint import WriteError
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"epoch": 1, "loss": 0.5}\n')
+    real_write = os.write
+
+    def half_then_full(fd: int, data: bytes) -> int:
+        if len(data) > 4:
+            return real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", half_then_full)
+    with pytest.raises(WriteError, match=r"^cannot write file '.*metrics\.jsonl': No space left on device$"):
+        records._append(path, '{"epoch": 2, "loss": 0.25}\n')
+    monkeypatch.undo()
+    assert path.read_text() == '{"epoch": 1, "loss": 0.5}\n'  # no half row
+    records._append(path, '{"epoch": 2, "loss": 0.25}\n')
+    assert [r["epoch"] for r in read_metrics(path)] == [1, 2]
+
+
+def test_starting_or_resuming_removes_temporaries_left_by_a_killed_write(plugins: minidl.Plugins,
+                                                                        tmp_path: Path) -> None:
+    record(plain_config(2), plugins, tmp_path)
+    left = [".checkpoint.pt.k1ll9d_x.tmp", ".metrics.csv.a0b1c2d3.tmp", ".config.toml.zz_zz_zz.tmp"]
+    kept = [".notes.txt.a0b1c2d3.tmp", ".checkpoint.pt.tmp", "checkpoint.pt.a0b1c2d3.tmp"]
+    for name in [*left, *kept]:
+        (tmp_path / name).write_bytes(b"half")
+    resume(tmp_path, 3, plugins)
+    assert not any((tmp_path / name).exists() for name in left)
+    assert all((tmp_path / name).read_bytes() == b"half" for name in kept)
+
+
+@pytest.mark.parametrize("failing", ["config.toml", "metrics.jsonl", "metrics.csv", "checkpoint.pt"])
+def test_a_failed_write_names_the_file_and_keeps_the_last_checkpoint(
+        plugins: minidl.Plugins, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
+    import errno
+
+    from minidl.checkpoint import WriteError
+
+    record(plain_config(2), plugins, tmp_path)
+    real = {"_append": records._append, "_write_text": records._write_text}
+
+    def fail_for(name: str):
+        def write(path: Path, text: str) -> None:
+            if path.name == failing:
+                raise WriteError(path, os.strerror(errno.ENOSPC))
+            real[name](path, text)
+        return write
+
+    monkeypatch.setattr(records, "_append", fail_for("_append"))
+    monkeypatch.setattr(records, "_write_text", fail_for("_write_text"))
+    if failing == "checkpoint.pt":
+        monkeypatch.setattr(records, "save_checkpoint", lambda path, state: fail_for("_write_text")(path, ""))
+    config, state = read_run(tmp_path)
+    config.train.epochs = 4
+    run = build(config, plugins)
+    recorder = RunRecorder(tmp_path, resume=True).start(run)
+    with pytest.raises(WriteError, match=rf"cannot write file '.*{failing}': No space left on device"):
+        run.fit(resume=state)
+    assert recorder.saved_epoch == 2
+    assert recorder.saved_note() == (f"epoch 2 is saved in {tmp_path / 'checkpoint.pt'}; "
+                                     f"continue with: minidl train --resume {tmp_path}")
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 2
+    resumed = resume(tmp_path, 4, plugins)
+    straight = build(plain_config(4), plugins)
+    straight.fit()
+    assert_same_parameters(resumed, straight)
+    assert read_metrics(tmp_path) == straight.trainer.history.records
