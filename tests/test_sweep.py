@@ -1,0 +1,197 @@
+"""``minidl sweep``: grids, random draws, bad input, resuming, -j N in real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from minidl.cli import create_cli
+from minidl.experiments import sweep as sweeps
+
+MINIDL = str(Path(sys.executable).with_name("minidl"))
+TINY = ("--epochs", "1", "--set", "dataset.num_examples=100", "--set", "dataset.num_test=20")
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MINIDL_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("MINIDL_LOAD_PLUGINS", "")
+    monkeypatch.delenv("MINIDL_PLUGINS", raising=False)
+    return tmp_path / "runs"
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(create_cli(), list(args))
+
+
+def ok(*args: str):
+    result = invoke(*args)
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return result
+
+
+def one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: "), result.stderr
+    assert all(fragment in result.stderr for fragment in fragments), result.stderr
+
+
+def table_ids(output: str) -> list[str]:
+    """The ids of the table printed at the end (after the empty line)."""
+    return [line.split()[0] for line in output.split("\n\n", 1)[1].splitlines()[1:]]
+
+
+def test_a_grid_trains_every_point_as_a_run_directory_then_prints_them_best_first(root: Path) -> None:
+    out = root / "lr-sweep"
+    result = ok("sweep", "--grid", "optimizer.lr=0.01,0.1", "--grid", "train.batch_size=10,50", *TINY,
+                "--out", str(out))
+    names = sorted(path.name for path in out.iterdir() if path.is_dir())
+    assert names == ["000-lr=0.01-batch_size=10", "001-lr=0.01-batch_size=50", "002-lr=0.1-batch_size=10",
+                     "003-lr=0.1-batch_size=50"]
+    assert result.stdout.count(": finished") == 4 and "[4/4]" in result.stdout
+    spec = json.loads((out / "sweep.json").read_text())
+    assert spec["grid"] == ["optimizer.lr=0.01,0.1", "train.batch_size=10,50"] and len(spec["points"]) == 4
+    listed = json.loads(ok("runs", "list", "--json", "--where", f"sweep={spec['id']}").stdout)
+    assert len(listed) == 4 and all(run["status"] == "finished" for run in listed)
+    by_dir = {Path(run["dir"]).name: run for run in listed}
+    assert (by_dir["003-lr=0.1-batch_size=50"]["lr"], by_dir["003-lr=0.1-batch_size=50"]["batch_size"]) == (0.1, 50)
+    best_first = sorted(listed, key=lambda run: run["final_test_loss"])
+    assert table_ids(result.stdout) == [run["id"] for run in best_first]
+    command = json.loads((out / names[0] / "run.json").read_text())["invocations"][0]["command"]
+    assert command[1:3] == ["train", "--config"] and "optimizer.lr=0.01" in command
+    import sqlite3
+
+    db = sqlite3.connect(root / "minidl.db")
+    assert db.execute("SELECT points, sampler FROM sweeps WHERE id = ?", (spec["id"],)).fetchone() == (4, "grid")
+
+
+def test_random_sampler_draws_reproducibly_from_ranges(root: Path) -> None:
+    args = ("--sampler", "random", "--trials", "2", "--grid", "optimizer.lr=log:1e-3..0.3", *TINY)
+    ok("sweep", *args, "--sweep-seed", "5", "--out", str(root / "a"))
+    ok("sweep", *args, "--sweep-seed", "5", "--out", str(root / "b"))
+    ok("sweep", *args, "--sweep-seed", "6", "--out", str(root / "c"))
+    points = {name: json.loads((root / name / "sweep.json").read_text())["points"] for name in "abc"}
+    assert points["a"] == points["b"] != points["c"]
+    assert all(1e-3 <= float(point["set"][0].split("=")[1]) <= 0.3 for point in points["a"])
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (("--grid", "optimizer.foo=1,2"), ("optimizer 'sgd' has no option 'foo'", "its options: lr")),
+    (("--grid", "foo.bar=1,2"), ("unknown KIND 'foo'",)),
+    (("--grid", "train.epochs=1,x"), ("train.epochs", "'x'")),
+    ((), ("empty grid", "--grid")),
+    (("--grid", "optimizer.lr="), ("no values",)),
+    (("--grid", "optimizer.lr=log:1e-4..1"), ("--sampler random",)),
+    (("--grid", "optimizer.lr=0.1", "--trials", "3"), ("--trials",)),
+    (("--grid", "optimizer.lr=0.1", "--sampler", "random"), ("--trials N",)),
+    (("--grid", "optimizer.lr=0.1", "--sampler", "cube"), ("'cube'", "grid", "random")),
+    (("--grid", "optimizer.lr=0.1", "-j", "0"), ("-j", "0")),
+])
+def test_bad_sweeps_are_one_line_and_train_nothing(root: Path, args: tuple[str, ...],
+                                                   fragments: tuple[str, ...]) -> None:
+    one_line_error(invoke("sweep", *args, *TINY, "--out", str(root / "s")), *fragments)
+    assert not (root / "s").exists()
+
+
+def test_sweep_directories_that_hold_something_else(root: Path, tmp_path: Path) -> None:
+    grid = ("--grid", "optimizer.lr=0.1", *TINY)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    one_line_error(invoke("sweep", *grid, "--out", str(busy)), "holds something else", "notes.txt")
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    one_line_error(invoke("sweep", *grid, "--out", str(a_file)), "is a file")
+    ok("sweep", *grid, "--out", str(root / "s"))
+    one_line_error(invoke("sweep", *grid, "--out", str(root / "s")), "already holds a sweep", "--resume")
+    one_line_error(invoke("sweep", "--resume", str(busy)), "no sweep in", "sweep.json")
+    one_line_error(invoke("sweep", "--resume", str(root / "s"), "--grid", "optimizer.lr=1"), "leave out", "--grid")
+    one_line_error(invoke("sweep", "--resume", str(root / "s"), "--epochs", "3"), "leave out", "--epochs")
+    one_line_error(invoke("sweep", *grid), "--out DIR")
+    assert (busy / "notes.txt").read_text() == "mine"
+
+
+def test_resume_skips_finished_points_resumes_half_done_ones_and_reruns_lost_ones(root: Path) -> None:
+    import shutil
+
+    out = root / "s"
+    ok("sweep", "--grid", "optimizer.lr=0.01,0.03,0.1", *TINY, "--out", str(out))
+    first, second, third = sorted(path for path in out.iterdir() if path.is_dir())
+    kept = (first / "run.json").read_text()
+    info = json.loads((second / "run.json").read_text())
+    info["status"] = "interrupted"  # as Ctrl-C leaves it: a checkpoint to go on from
+    (second / "run.json").write_text(json.dumps(info))
+    shutil.rmtree(third)
+    result = ok("sweep", "--resume", str(out))
+    assert "1 of 3 points already done" in result.stdout
+    assert f"{second.name}: finished (resumed)" in result.stdout and f"{third.name}: finished" in result.stdout
+    assert (first / "run.json").read_text() == kept
+    assert json.loads((second / "run.json").read_text())["id"] == info["id"]
+    assert len(table_ids(result.stdout)) == 3
+    assert "3 of 3 points already done" in ok("sweep", "--resume", str(out)).stdout
+
+
+def test_a_diverged_point_is_reported_and_the_sweep_goes_on(root: Path) -> None:
+    result = ok("sweep", "--grid", "optimizer.lr=100,0.1", *TINY, "--out", str(root / "s"))
+    assert "000-lr=100: diverged: training diverged" in result.stdout and "001-lr=0.1: finished" in result.stdout
+    lines = result.stdout.split("\n\n", 1)[1].splitlines()
+    assert "finished" in lines[1] and "diverged" in lines[2]  # no loss: last
+    assert "2 of 2 points already done" in ok("sweep", "--resume", str(root / "s")).stdout  # diverged: done
+
+
+def test_a_sweep_being_run_elsewhere_is_refused(root: Path) -> None:
+    out = root / "s"
+    ok("sweep", "--grid", "optimizer.lr=0.1", *TINY, "--out", str(out))
+    with sweeps.locked(out):
+        one_line_error(invoke("sweep", "--resume", str(out)), "being run by another process")
+
+
+def _env(root: Path) -> dict[str, str]:
+    return {**os.environ, "MINIDL_LOAD_PLUGINS": "", "MINIDL_RUNS": str(root)}
+
+
+@pytest.mark.slow
+def test_parallel_points_and_a_train_alongside_lose_nothing(root: Path, tmp_path: Path) -> None:
+    """A sweep with -j 2 (subprocesses) and a `train --out` at once, all writing one index."""
+    sweep = subprocess.Popen([MINIDL, "sweep", "--grid", "optimizer.lr=0.01,0.03,0.1", "-j", "2", *TINY,
+                              "--out", str(root / "s")], env=_env(root), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    train = subprocess.run([MINIDL, "train", *TINY, "--out", str(tmp_path / "alone"), "-q"], env=_env(root),
+                           capture_output=True, text=True, timeout=300)
+    stdout, stderr = sweep.communicate(timeout=300)
+    assert sweep.returncode == 0 and train.returncode == 0, (stderr, train.stderr)
+    assert stdout.count(": finished") == 3 and len(table_ids(stdout)) == 3
+    listed = json.loads(ok("runs", "list", "--json").stdout)
+    assert len(listed) == 4 and all(run["status"] == "finished" for run in listed)
+    assert sum(run["sweep"] is not None for run in listed) == 3
+
+
+@pytest.mark.slow
+def test_an_interrupted_parallel_sweep_resumes_to_the_end(root: Path) -> None:
+    out = root / "s"
+    long = ("--epochs", "50", "--set", "dataset.num_examples=2000")
+    process = subprocess.Popen([MINIDL, "sweep", "--grid", "optimizer.lr=0.01,0.03,0.1", "-j", "2", *long,
+                                "--out", str(out)], env=_env(root), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(list(out.glob("*/checkpoint.pt"))) < 2:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and "minidl sweep --resume" in stderr and "Traceback" not in stderr, stderr
+    assert stdout.count(": interrupted") == 2
+    statuses = [json.loads(path.read_text())["status"] for path in out.glob("*/run.json")]
+    assert statuses == ["interrupted", "interrupted"]
+    result = subprocess.run([MINIDL, "sweep", "--resume", str(out), "-j", "2"], env=_env(root),
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("finished (resumed)") == 2 and result.stdout.count(": finished") == 3
