@@ -211,19 +211,21 @@ def run_parallel(todo: Sequence[Job], processes: int, prefix: Sequence[str], rep
     signal on once (SIGINT, or SIGTERM when it got SIGTERM) and waits for every point
     to record how it ended.
     """
-    pending, running = list(todo), {}  # running: process -> (job, its output file)
+    pending = list(todo)
+    running: dict[subprocess.Popen[bytes], tuple[Job, IO[bytes]]] = {}  # process -> (job, its output file)
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")
            or str(max(1, (os.cpu_count() or 1) // processes))}
     try:
         while pending or running:
             while pending and len(running) < processes:
-                job, log = pending.pop(0), tempfile.TemporaryFile()  # noqa: SIM115 (closed by _read)
-                process = subprocess.Popen([*prefix, "train", *job.args], stdout=log, stderr=subprocess.STDOUT,
+                job = pending.pop(0)
+                output: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed by _read)
+                process = subprocess.Popen([*prefix, "train", *job.args], stdout=output, stderr=subprocess.STDOUT,
                                            stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-                running[process] = (job, log)
+                running[process] = (job, output)
             for process in [p for p in running if p.poll() is not None]:
-                job, log = running.pop(process)
-                report(job, process.returncode, _read(log))
+                job, output = running.pop(process)
+                report(job, process.returncode, _read(output))
             time.sleep(POLL_S)
     except KeyboardInterrupt as exc:
         _stop(running, signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT, report)
