@@ -165,3 +165,154 @@ def test_a_resume_that_fails_to_load_leaves_config_toml_alone(invoke, tmp_path: 
     result = invoke("train", "--resume", str(run_dir), "--epochs", "5")
     one_line_error(result, "dataset sizes")
     assert (run_dir / "config.toml").read_text() == config_before
+
+
+def straight_json(invoke, *args: str) -> dict:
+    result = invoke("train", "--json", "--json-params", *args)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+# -- issue 13: a run interrupted in its first epoch, evaluate, plot --metric -------------------
+def test_resume_of_a_run_without_a_finished_epoch_starts_it_from_the_beginning(
+        invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from minidl import records
+
+    def interrupted(path: Path, state: dict) -> Path:
+        raise KeyboardInterrupt  # Ctrl-C while epoch 1's checkpoint is written
+
+    run_dir = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(records, "save_checkpoint", interrupted)
+        result = invoke("train", "--epochs", "3", "--out", str(run_dir))
+    assert result.exit_code == 130
+    assert "no epoch was completed, nothing saved" in result.stderr and f"--resume {run_dir}" in result.stderr
+    assert (run_dir / "config.toml").is_file() and not (run_dir / "checkpoint.pt").exists()
+    one_line_error(invoke("train", "--out", str(run_dir)), "not empty", "--overwrite")
+    resumed = invoke("train", "--resume", str(run_dir), "--json", "--json-params")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert resumed.stderr == f"{run_dir} holds no finished epoch: training it from the beginning\n"
+    straight = straight_json(invoke, "--epochs", "3")
+    assert json.loads(resumed.stdout)["parameters"] == straight["parameters"]
+    assert json.loads(resumed.stdout)["history"] == straight["history"]
+    assert [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
+
+
+def test_evaluate_a_saved_run(invoke, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    assert invoke("train", "--out", str(run_dir), "--set", "dataset.num_test=50", "--metric", "mse").exit_code == 0
+    last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    result = invoke("evaluate", str(run_dir))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{run_dir}: epoch 3",
+        f"train: loss {last['loss']:f}, mse {last['mse']:f}",
+        f"test: loss {last['test_loss']:f}, mse {last['test_mse']:f}",
+    ]
+    data = json.loads(invoke("evaluate", str(run_dir), "--json", "--metric", "mae").stdout)
+    assert data["epoch"] == 3 and set(data["splits"]) == {"train", "test"}
+    assert data["splits"]["test"]["loss"] == last["test_loss"] and data["splits"]["train"]["mse"] == last["mse"]
+    assert "mae" in data["splits"]["train"]
+    one_line_error(invoke("evaluate", str(tmp_path / "nothing")), "no such directory")
+    one_line_error(invoke("evaluate", str(run_dir), "--metric", "nope"), "unknown metric 'nope'")
+    (run_dir / "checkpoint.pt").unlink()
+    (run_dir / "metrics.jsonl").write_text("")
+    one_line_error(invoke("evaluate", str(run_dir)), "no finished epoch", "nothing to evaluate")
+
+
+def test_plot_a_chosen_metric(invoke, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    invoke("train", "--out", str(run_dir), "--metric", "mae", "--epochs", "2")
+    assert invoke("plot", str(run_dir), "-o", str(tmp_path / "mae.png"), "--metric", "mae").exit_code == 0
+    assert (tmp_path / "mae.png").read_bytes().startswith(b"\x89PNG")
+    one_line_error(invoke("plot", str(run_dir), "-o", str(tmp_path / "x.png"), "--metric", "accuracy"),
+                   "no metric 'accuracy'", "it has: loss, mae")
+    one_line_error(invoke("plot", "data", "-o", str(tmp_path / "x.png"), "--metric", "mae"), "RUN_DIR")
+    (run_dir / "metrics.jsonl").write_text('{"epoch": 1, "loss": 0.5}\n{"loss": 0.25}\n')
+    one_line_error(invoke("plot", str(run_dir), "-o", str(tmp_path / "x.png")), "metrics.jsonl', line 2",
+                   "has no 'epoch'")
+
+
+def test_a_classification_run_plots_images_and_accuracy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("minidl_classify")
+    pytest.importorskip("matplotlib")
+    from matplotlib.image import imread
+
+    monkeypatch.delenv("MINIDL_PLUGINS", raising=False)
+    monkeypatch.delenv("MINIDL_LOAD_PLUGINS", raising=False)
+    run_dir = tmp_path / "run"
+    result = CliRunner().invoke(create_cli(), [
+        "train", "--dataset", "shapes", "--model", "softmax-regression", "--loss", "softmax-cross-entropy",
+        "--metric", "accuracy", "--epochs", "2", "--batch-size", "64", "--lr", "0.5", "--set",
+        "dataset.num_examples=200", "--set", "dataset.num_test=50", "--out", str(run_dir), "--plot", "-q"])
+    assert result.exit_code == 0, result.stderr
+    assert imread(run_dir / "loss.png").shape[:2] == (500, 1400)  # loss and accuracy side by side
+    height, width = imread(run_dir / "data.png").shape[:2]
+    assert width > 2 * height  # a 2x9 grid of sample images, not the 700x500 scatter
+
+
+# -- issue 14: a write that fails, SIGTERM ----------------------------------------------------
+def test_a_full_disk_is_one_line_naming_the_file_and_the_saved_epoch(
+        invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from minidl import records
+    from minidl.checkpoint import CheckpointWriteError
+
+    real = records.save_checkpoint
+
+    def full_at_epoch_3(path: Path, state: dict) -> Path:
+        if state["epoch"] == 3:
+            raise CheckpointWriteError(path, "No space left on device", "checkpoint")
+        return real(path, state)
+
+    run_dir = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(records, "save_checkpoint", full_at_epoch_3)
+        result = invoke("train", "--epochs", "5", "--out", str(run_dir))
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: cannot write checkpoint '{run_dir / 'checkpoint.pt'}': No space left on device; "
+                             f"epoch 2 is saved in {run_dir / 'checkpoint.pt'}; "
+                             f"continue with: minidl train --resume {run_dir}\n")
+    resumed = invoke("train", "--resume", str(run_dir), "--epochs", "5", "--json", "--json-params")
+    assert json.loads(resumed.stdout)["parameters"] == straight_json(invoke, "--epochs", "5")["parameters"]
+
+
+def start_training(run_dir: Path) -> subprocess.Popen:
+    """A long ``minidl train --out run_dir`` in a real process (its run index beside run_dir)."""
+    return subprocess.Popen(
+        [MINIDL, "train", "--epochs", "100000", "--set", "dataset.num_examples=20000", "--out", str(run_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=run_dir.parent,
+        env={**os.environ, "MINIDL_LOAD_PLUGINS": "", "MINIDL_RUNS": str(run_dir.parent / "runs")})
+
+
+@pytest.mark.slow  # a real process: SIGTERM is what Slurm, Kubernetes and `timeout` send
+def test_sigterm_saves_the_last_completed_epoch_and_exits_143(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    process = start_training(run_dir)
+    deadline = time.monotonic() + 60
+    while not (run_dir / "checkpoint.pt").exists():
+        assert time.monotonic() < deadline and process.poll() is None, process.stderr
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143
+    assert stderr.count("\n") == 1 and stderr.startswith("Terminated (SIGTERM) during epoch "), stderr
+    assert "is saved in" in stderr and f"minidl train --resume {run_dir}" in stderr
+    saved = int(stderr.split("epoch ")[2].split(" is saved")[0])
+    import torch
+
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["epoch"] == saved
+
+
+@pytest.mark.slow
+def test_sigterm_without_out_says_nothing_was_saved(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [MINIDL, "train", "--epochs", "100000", "--set", "dataset.num_examples=20000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        env={**os.environ, "MINIDL_LOAD_PLUGINS": ""})
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("epoch 1, loss")  # training, past start-up
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143
+    assert stderr.startswith("Terminated (SIGTERM) during epoch ") and stderr.count("\n") == 1, stderr
+    assert stderr.endswith(": nothing saved (use --out DIR)\n")
