@@ -28,8 +28,8 @@ from torch import nn
 
 from minidl.d2l.lazy import first_party
 from minidl.d2l.training import book_trainer
-from minidl.default_plugins.notebook_components import SGD
 from minidl.hookspecs import hookimpl
+from minidl.optim import ManualOptimizer
 
 if TYPE_CHECKING:
     from minidl.trainer import History, Trainer
@@ -249,6 +249,24 @@ class _BookSequenceLoss:
         return l.reshape(1)
 
 
+class _BookSGD(ManualOptimizer):
+    """The book's ``d2l.sgd(params, lr, 1)`` exactly: ``param.data -= lr * param.grad``.
+
+    Written as the book writes it (a product, then a subtraction), which rounds
+    differently from ``sub_(grad, alpha=lr)``: the book's perplexities come out to the digit.
+    """
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float) -> None:
+        super().__init__(params, {"lr": lr})
+
+    def step(self) -> None:
+        """One step on every parameter."""
+        for group in self.param_groups:
+            lr = group["lr"]
+            for param in group["params"]:
+                param.data -= lr * param.grad / 1
+
+
 class _BookClipping:
     """Calls :func:`grad_clipping` between backward and the optimizer's step, as the book's loops."""
 
@@ -314,7 +332,7 @@ def train_and_predict_rnn(rnn: Callable[..., Any], get_params: Callable[[], Sequ
         return _predict(prefix, pred_len, model, idx_to_char, device)
 
     data = _BookSequences(corpus_indices, num_steps, device, is_random_iter)
-    return _train(model, list(params), SGD(params, lr), data, clipping_theta, num_epochs, batch_size,
+    return _train(model, list(params), _BookSGD(params, lr), data, clipping_theta, num_epochs, batch_size,
                   pred_period, prefixes, predict)
 
 
