@@ -16,7 +16,8 @@ from minidl.hookspecs import Register, hookimpl
 from minidl.options import Ge, Le, Lt
 
 Size = Annotated[int, Ge(1)]
-OptionalSize = Annotated[int, Ge(1), Le(65_536)] | None
+OptionalSize = Annotated[int, Ge(1), Le(65_536)] | None  # channels, pixels per side
+Count = Annotated[int, Ge(1)] | None  # values per example, classes
 Probability = Annotated[float, Ge(0), Lt(1)]
 
 
@@ -32,7 +33,7 @@ def _outputs(num_outputs: int | None) -> int:
 
 
 def lenet(in_channels: OptionalSize = None, input_size: OptionalSize = None,
-          num_inputs: OptionalSize = None, num_outputs: OptionalSize = None) -> Any:
+          num_inputs: Count = None, num_outputs: Count = None) -> Any:
     """LeNet (book 5.5): two sigmoid convolutions with max pooling, three linear layers; 28x28.
 
     Args:
@@ -47,7 +48,7 @@ def lenet(in_channels: OptionalSize = None, input_size: OptionalSize = None,
 
 
 def alexnet(dropout: Probability = 0.5, in_channels: OptionalSize = None, input_size: OptionalSize = None,
-            num_inputs: OptionalSize = None, num_outputs: OptionalSize = None) -> Any:
+            num_inputs: Count = None, num_outputs: Count = None) -> Any:
     """AlexNet (book 5.6): five ReLU convolutions, three linear layers with dropout; 224x224 (resize=224).
 
     Args:
@@ -65,8 +66,8 @@ def alexnet(dropout: Probability = 0.5, in_channels: OptionalSize = None, input_
 def vgg(num_convs: Annotated[list[int], Ge(1)] = [1, 1, 2, 2, 2],  # noqa: B006 - never mutated
         channels: Annotated[list[int], Ge(1)] = [64, 128, 256, 512, 512],  # noqa: B006 - never mutated
         ratio: Size = 8, fc_hidden_units: Size = 4096, in_channels: OptionalSize = None,
-        input_size: OptionalSize = None, num_inputs: OptionalSize = None,
-        num_outputs: OptionalSize = None) -> Any:
+        input_size: OptionalSize = None, num_inputs: Count = None,
+        num_outputs: Count = None) -> Any:
     """VGG (book 5.7): blocks of 3x3 convolutions and 2x2 max pooling, three linear layers; 224x224.
 
     Args:
@@ -86,7 +87,7 @@ def vgg(num_convs: Annotated[list[int], Ge(1)] = [1, 1, 2, 2, 2],  # noqa: B006 
 
 
 def nin(dropout: Probability = 0.5, in_channels: OptionalSize = None, input_size: OptionalSize = None,
-        num_inputs: OptionalSize = None, num_outputs: OptionalSize = None) -> Any:
+        num_inputs: Count = None, num_outputs: Count = None) -> Any:
     """Network in network (book 5.8): NiN blocks of 1x1 convolutions, global average pooling; 224x224.
 
     Args:
@@ -102,7 +103,7 @@ def nin(dropout: Probability = 0.5, in_channels: OptionalSize = None, input_size
 
 
 def googlenet(in_channels: OptionalSize = None, input_size: OptionalSize = None,
-              num_inputs: OptionalSize = None, num_outputs: OptionalSize = None) -> Any:
+              num_inputs: Count = None, num_outputs: Count = None) -> Any:
     """GoogLeNet (book 5.9): nine Inception blocks, global average pooling; 96x96 (resize=96).
 
     Args:
@@ -117,8 +118,8 @@ def googlenet(in_channels: OptionalSize = None, input_size: OptionalSize = None,
 
 
 def lenet_bn(batch_norm: Literal["scratch", "concise"] = "scratch", in_channels: OptionalSize = None,
-             input_size: OptionalSize = None, num_inputs: OptionalSize = None,
-             num_outputs: OptionalSize = None) -> Any:
+             input_size: OptionalSize = None, num_inputs: Count = None,
+             num_outputs: Count = None) -> Any:
     """LeNet with batch normalization (book 5.10), from scratch or nn.BatchNorm2d/1d; 28x28.
 
     Args:
@@ -134,7 +135,7 @@ def lenet_bn(batch_norm: Literal["scratch", "concise"] = "scratch", in_channels:
 
 
 def resnet18(in_channels: OptionalSize = None, input_size: OptionalSize = None,
-             num_inputs: OptionalSize = None, num_outputs: OptionalSize = None) -> Any:
+             num_inputs: Count = None, num_outputs: Count = None) -> Any:
     """ResNet-18 (book 5.11): four blocks of two residual blocks with batch norm; 96x96 (resize=96).
 
     Args:
@@ -151,7 +152,7 @@ def resnet18(in_channels: OptionalSize = None, input_size: OptionalSize = None,
 def densenet(num_channels: Size = 64, growth_rate: Size = 32,
              num_convs_in_dense_blocks: Annotated[list[int], Ge(1)] = [4, 4, 4, 4],  # noqa: B006
              in_channels: OptionalSize = None, input_size: OptionalSize = None,
-             num_inputs: OptionalSize = None, num_outputs: OptionalSize = None) -> Any:
+             num_inputs: Count = None, num_outputs: Count = None) -> Any:
     """DenseNet (book 5.12): dense blocks joined by channel-halving transition blocks; 96x96 (resize=96).
 
     Args:
