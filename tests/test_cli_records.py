@@ -316,3 +316,33 @@ def test_sigterm_without_out_says_nothing_was_saved(tmp_path: Path) -> None:
     assert process.returncode == 143
     assert stderr.startswith("Terminated (SIGTERM) during epoch ") and stderr.count("\n") == 1, stderr
     assert stderr.endswith(": nothing saved (use --out DIR)\n")
+
+
+def test_a_picture_that_cannot_be_written_after_training_says_the_run_is_saved(
+        invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from minidl import plots
+    from minidl.checkpoint import WriteError
+
+    def full(figure: object, path: Path, fmt: str) -> Path:
+        raise WriteError(path, "No space left on device", "picture")
+
+    monkeypatch.setattr(plots, "save_figure", full)
+    run_dir = tmp_path / "run"
+    result = invoke("train", "--out", str(run_dir), "--plot", "-q")
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: cannot write picture '{run_dir / 'data.png'}': No space left on device; "
+                             f"training finished: epoch 3 is saved in {run_dir / 'checkpoint.pt'}; "
+                             f"continue with: minidl train --resume {run_dir}\n")
+
+
+def test_an_unwritable_tensorboard_log_dir_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("tensorboard")
+    monkeypatch.setenv("MINIDL_LOAD_PLUGINS", "")
+    monkeypatch.setenv("MINIDL_PLUGINS", "minidl.default_plugins.tensorboard")
+    (tmp_path / "file").write_text("not a folder")
+    log_dir = tmp_path / "file" / "tb"
+    result = CliRunner().invoke(create_cli(), ["train", "--callback", "tensorboard", "--set",
+                                               f"callback.tensorboard.log_dir={log_dir}"])
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: cannot write TensorBoard log_dir '{log_dir}': Not a directory; "
+                             "nothing saved (use --out DIR)\n")
