@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 #: The index columns a listing reads (never the configuration or versions: they are large).
@@ -30,13 +29,14 @@ def mark_missing(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def format_table(rows: Sequence[Mapping[str, Any]], extra: str | None = None) -> str:
     """The runs as aligned text; ``extra`` adds a column of that metric of the last epoch."""
     headers = [*HEADERS[:-1], *([extra.upper()] if extra else []), HEADERS[-1]]
-    lines = [[_cell(row, header, extra) for header in headers] for row in rows]
+    here = os.getcwd() + os.sep
+    lines = [_cells(row, extra, here) for row in rows]
     widths = [max(len(header), *(len(line[i]) for line in lines)) for i, header in enumerate(headers)]
+    right = [header in NUMERIC or header == (extra or "").upper() for header in headers]
 
     def join(cells: Sequence[str]) -> str:
-        parts = [cell.rjust(width) if header in NUMERIC or header == (extra or "").upper() else cell.ljust(width)
-                 for cell, width, header in zip(cells, widths, headers)]
-        return "  ".join(parts).rstrip()
+        return "  ".join(cell.rjust(width) if is_right else cell.ljust(width)
+                         for cell, width, is_right in zip(cells, widths, right)).rstrip()
 
     return "\n".join([join(headers), *(join(line) for line in lines)])
 
@@ -46,30 +46,22 @@ def json_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{**row, "final": json.loads(row["final"]) if row.get("final") else {}} for row in rows]
 
 
-def _cell(row: Mapping[str, Any], header: str, extra: str | None) -> str:
-    if header == "ID":
-        return str(row["id"])
-    if header == "STATUS":
-        return str(row["status"])
-    if header == "DATASET/MODEL/LOSS/OPTIMIZER":
-        return "/".join(str(row.get(kind) or "?") for kind in ("dataset", "model", "loss", "optimizer"))
-    if header == "LR":
-        return _number(row.get("lr"), "g")
-    if header == "BATCH":
-        return _number(row.get("batch_size"), "d")
-    if header == "EPOCHS":
-        done, total = row.get("epochs_done"), row.get("epochs")
-        return f"{done}/{total}" if done != total and total is not None else str(total if total is not None else "")
-    if header == "LOSS":
-        return _number(row.get("final_loss"), ".4g")
-    if header == "TEST LOSS":
-        return _number(row.get("final_test_loss"), ".4g")
-    if header == "TIME":
-        return format_duration(row.get("duration"))
-    if header == "DIR":
-        return short_path(row["dir"])
-    final = json.loads(row["final"]) if row.get("final") else {}
-    return _number(final.get(extra), ".4g")
+def _cells(row: Mapping[str, Any], extra: str | None, here: str) -> list[str]:
+    done, total = row.get("epochs_done"), row.get("epochs")
+    cells = [
+        str(row["id"]), str(row["status"]),
+        "/".join(str(row.get(kind) or "?") for kind in ("dataset", "model", "loss", "optimizer")),
+        _number(row.get("lr"), "g"), _number(row.get("batch_size"), "d"),
+        f"{done}/{total}" if done != total and total is not None else ("" if total is None else str(total)),
+        _number(row.get("final_loss"), ".4g"), _number(row.get("final_test_loss"), ".4g"),
+        format_duration(row.get("duration")),
+    ]
+    if extra:
+        final = json.loads(row["final"]) if row.get("final") else {}
+        cells.append(_number(final.get(extra), ".4g"))
+    directory = str(row["dir"])
+    cells.append(directory[len(here):] if directory.startswith(here) else directory)
+    return cells
 
 
 def _number(value: Any, spec: str) -> str:
@@ -90,12 +82,3 @@ def format_duration(seconds: Any) -> str:
     if minutes < 60:
         return f"{minutes}m{secs:02d}s"
     return f"{minutes // 60}h{minutes % 60:02d}m"
-
-
-def short_path(directory: str) -> str:
-    """``directory`` relative to the working directory when it is inside it, else absolute."""
-    try:
-        relative = os.path.relpath(directory)
-    except ValueError:  # another drive (Windows)
-        return directory
-    return directory if relative.startswith("..") else str(Path(relative))
