@@ -20,18 +20,18 @@ from minidl.config import ComponentConfig
 EXPERIMENTS: dict[str, dict[str, Any]] = {
     "third-order polynomial (normal)": {},
     "linear features (underfitting)": {"degree": 1},
-    "2 training examples (overfitting)": {"n_train": 2},
+    "2 training examples (overfitting)": {"num_examples": 2},
 }
 
 
 def fit(options: dict[str, Any], epochs: int, seed: int) -> tuple[Any, minidl.History]:
     """Train linreg with sgd on the polynomial data as the book's ``fit_and_plot``."""
-    n_train = options.get("n_train", 100)
+    num_examples = options.get("num_examples", 100)
     config = minidl.RunConfig()
     config.dataset = ComponentConfig("polynomial", dict(options))
     config.optimizer.options["lr"] = 0.02
     config.train.epochs, config.train.seed = epochs, seed
-    config.train.batch_size = min(10, n_train)  # the book's batch size
+    config.train.batch_size = min(10, num_examples)  # the book's batch size
     run = minidl.build(config)
     return run, run.fit()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import inspect
 import json
 import math
@@ -121,6 +122,7 @@ class Option:
     default: Any = _MISSING
     help: str = ""
     constraints: tuple[Any, ...] = field(default=(), compare=False)  # Gt/Ge/Lt/Le/AllowNonFinite markers
+    formerly: tuple[str, ...] = field(default=(), compare=False)  # old names (a factory's renamed_options)
 
     @property
     def bounds(self) -> tuple[_Bound, ...]:
@@ -195,6 +197,7 @@ def options_of(factory: Callable[..., Any], injected: Iterable[str] = ()) -> lis
     helps = _docstring_args(inspect.getdoc(factory) or "")
     hints = _hints(factory)
     defaults = _dataclass_defaults(factory)
+    renamed: Mapping[str, str] = getattr(factory, "renamed_options", {})  # old name -> new name
     options = []
     for param in inspect.signature(factory).parameters.values():
         if param.name in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
@@ -202,7 +205,8 @@ def options_of(factory: Callable[..., Any], injected: Iterable[str] = ()) -> lis
         default = defaults.get(param.name, param.default)
         hint = hints.get(param.name, type(default) if default is not _MISSING else str)
         kind, constraints = _split_annotated(hint)
-        options.append(Option(param.name, kind, default, helps.get(param.name, ""), constraints))
+        formerly = tuple(old for old, new in renamed.items() if new == param.name)
+        options.append(Option(param.name, kind, default, helps.get(param.name, ""), constraints, formerly))
     return options
 
 
@@ -228,8 +232,13 @@ def resolve_options(
     by_name = {option.name: option for option in options}
     unknown = [name for name in given if name not in by_name]
     if unknown:
+        renamed = next((o.name for o in options if unknown[0] in o.formerly), None)
+        if renamed is not None:  # an old name: the new one is all the user needs
+            raise OptionError(f"{component} has no option {unknown[0]!r}; did you mean {renamed!r}?")
         accepted = ", ".join(by_name) or "(none)"
-        raise OptionError(f"{component} has no option {unknown[0]!r}; its options: {accepted}")
+        close = difflib.get_close_matches(unknown[0], list(by_name), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise OptionError(f"{component} has no option {unknown[0]!r}; its options: {accepted}{hint}")
     values = {}
     for option in options:
         if option.name in given:

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 
 from minidl.errors import OptionError
+from minidl_classify import MAX_SIDE
 from minidl_classify.components import ClassificationData
 from minidl_classify.fashion_mnist import FASHION_MNIST_LABELS, is_stand_in, read_fashion_mnist
-from minidl_classify.plugin import MAX_SIDE
 from minidl_classify.resize import resize_images, resized_bytes
 from minidl_classify.shapes import (
     DEFAULT_JITTER,

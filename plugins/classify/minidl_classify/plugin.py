@@ -13,8 +13,7 @@ from typing import Annotated, Any
 from minidl import hookimpl
 from minidl.hookspecs import Register
 from minidl.options import Ge, Le
-
-MAX_SIDE = 1024  # the largest side the image datasets resize to (the book's CNNs take up to 224)
+from minidl_classify import MAX_SIDE
 
 
 def fashion_mnist(root: str | None = None, resize: Annotated[int, Ge(1), Le(MAX_SIDE)] | None = None) -> Any:

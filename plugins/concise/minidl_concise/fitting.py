@@ -8,24 +8,30 @@ Nothing here imports torch: the classes live in :mod:`minidl_concise.fitting_imp
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from minidl.hookspecs import Register, hookimpl
+from minidl.options import Ge, Le
+
+#: The old option names (before one vocabulary for every dataset), refused with a did-you-mean.
+RENAMED = {"n_train": "num_examples", "n_test": "num_test"}
+MAX_EXAMPLES = 10**8
 
 
 def polynomial(
-    n_train: int = 100,
-    n_test: int = 100,
+    num_examples: Annotated[int, Ge(1), Le(MAX_EXAMPLES)] = 100,
+    num_test: Annotated[int, Ge(0), Le(MAX_EXAMPLES)] = 100,
     true_w: list[float] = [1.2, -3.4, 5.6],  # noqa: B006 - never mutated; shown as the default
     true_b: float = 5.0,
-    degree: int = 3,
-    noise_std: float = 0.01,
+    degree: Annotated[int, Ge(1), Le(100)] = 3,
+    noise_std: Annotated[float, Ge(0)] = 0.01,
 ) -> Any:
     """Book 3.11: y = 1.2x - 3.4x^2 + 5.6x^3 + 5 + noise, x from N(0, 1); features x .. x^degree.
 
     Args:
-        n_train: training examples (2 shows overfitting)
-        n_test: test examples (0: no test split)
+        num_examples: training examples (2 shows overfitting)
+        num_test: test examples (0: no test split)
         true_w: coefficients of x, x^2, x^3, ... in the labels
         true_b: the constant term of the labels
         degree: features x, x^2, ..., x^degree (1: linear features, which underfit)
@@ -33,22 +39,22 @@ def polynomial(
     """
     from minidl_concise.fitting_impl import PolynomialData
 
-    return PolynomialData(n_train, n_test, true_w, true_b, degree, noise_std)
+    return PolynomialData(num_examples, num_test, true_w, true_b, degree, noise_std)
 
 
 def high_dim_linear(
-    n_train: int = 20,
-    n_test: int = 100,
-    num_inputs: int = 200,
+    num_examples: Annotated[int, Ge(1), Le(MAX_EXAMPLES)] = 20,
+    num_test: Annotated[int, Ge(0), Le(MAX_EXAMPLES)] = 100,
+    num_inputs: Annotated[int, Ge(1), Le(10**6)] = 200,
     true_w: float = 0.01,
     true_b: float = 0.05,
-    noise_std: float = 0.01,
+    noise_std: Annotated[float, Ge(0)] = 0.01,
 ) -> Any:
     """Book 3.12: y = 0.01 * sum(x) + 0.05 + noise with 200 inputs and 20 training examples.
 
     Args:
-        n_train: training examples (few, so that the model overfits)
-        n_test: test examples (0: no test split)
+        num_examples: training examples (few, so that the model overfits)
+        num_test: test examples (0: no test split)
         num_inputs: features per example, each from N(0, 1)
         true_w: the value of every true weight
         true_b: the true bias
@@ -56,7 +62,23 @@ def high_dim_linear(
     """
     from minidl_concise.fitting_impl import HighDimLinearData
 
-    return HighDimLinearData(n_train, n_test, num_inputs, true_w, true_b, noise_std)
+    return HighDimLinearData(num_examples, num_test, num_inputs, true_w, true_b, noise_std)
+
+
+def _polynomial_bytes(options: Mapping[str, Any]) -> int:
+    """float32 x, its powers up to max(degree, len(true_w)), labels and noise."""
+    rows = options["num_examples"] + options["num_test"]
+    return rows * (max(options["degree"], len(options["true_w"])) + 4) * 4 * 2
+
+
+def _high_dim_linear_bytes(options: Mapping[str, Any]) -> int:
+    """float32 features, labels and noise."""
+    return (options["num_examples"] + options["num_test"]) * (options["num_inputs"] + 3) * 4
+
+
+for _factory, _estimate in ((polynomial, _polynomial_bytes), (high_dim_linear, _high_dim_linear_bytes)):
+    _factory.renamed_options = RENAMED  # type: ignore[attr-defined]
+    _factory.estimate_bytes = _estimate  # type: ignore[attr-defined]
 
 
 def l2_penalty(lambd: float = 3.0) -> Any:

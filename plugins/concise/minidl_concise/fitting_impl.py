@@ -13,15 +13,15 @@ from minidl.errors import OptionError
 from minidl.hookspecs import hookimpl
 
 
-def _check_sizes(dataset: str, n_train: int, n_test: int) -> None:
-    if n_train < 1 or n_test < 0:
-        raise OptionError(f"dataset {dataset!r}: n_train must be >= 1 and n_test >= 0, "
-                          f"got {n_train} and {n_test}")
+def _check_sizes(dataset: str, num_examples: int, num_test: int) -> None:
+    if num_examples < 1 or num_test < 0:
+        raise OptionError(f"dataset {dataset!r}: num_examples must be >= 1 and num_test >= 0, "
+                          f"got {num_examples} and {num_test}")
 
 
-def _split(X: torch.Tensor, y: torch.Tensor, n_train: int) -> tuple[Any, Any, Any]:
-    test = (X[n_train:], y[n_train:]) if len(X) > n_train else None
-    return X[:n_train], y[:n_train], test
+def _split(X: torch.Tensor, y: torch.Tensor, num_examples: int) -> tuple[Any, Any, Any]:
+    test = (X[num_examples:], y[num_examples:]) if len(X) > num_examples else None
+    return X[:num_examples], y[:num_examples], test
 
 
 class PolynomialData(TensorData):
@@ -32,18 +32,18 @@ class PolynomialData(TensorData):
 
     label_kind = "real"  # compatibility declaration (minidl.compat)
 
-    def __init__(self, n_train: int, n_test: int, true_w: Sequence[float], true_b: float,
+    def __init__(self, num_examples: int, num_test: int, true_w: Sequence[float], true_b: float,
                  degree: int, noise_std: float) -> None:
-        _check_sizes("polynomial", n_train, n_test)
+        _check_sizes("polynomial", num_examples, num_test)
         if degree < 1 or not true_w:
             raise OptionError(f"dataset 'polynomial': degree must be >= 1 and true_w non-empty, "
                               f"got {degree} and {list(true_w)}")
         self.true_w, self.true_b = [float(v) for v in true_w], float(true_b)
-        x = torch.randn((n_train + n_test, 1))  # (n, 1)
+        x = torch.randn((num_examples + num_test, 1))  # (n, 1)
         powers = torch.cat([x ** k for k in range(1, max(degree, len(true_w)) + 1)], dim=1)
         y = powers[:, : len(true_w)] @ torch.tensor(self.true_w) + self.true_b  # (n,)
         y += torch.normal(0.0, noise_std, y.shape)
-        X_train, y_train, test = _split(powers[:, :degree], y.reshape(-1, 1), n_train)
+        X_train, y_train, test = _split(powers[:, :degree], y.reshape(-1, 1), num_examples)
         super().__init__(X_train, y_train, test=test)
         self.num_outputs = 1
 
@@ -53,16 +53,16 @@ class HighDimLinearData(TensorData):
 
     label_kind = "real"  # compatibility declaration (minidl.compat)
 
-    def __init__(self, n_train: int, n_test: int, num_inputs: int, true_w: float, true_b: float,
+    def __init__(self, num_examples: int, num_test: int, num_inputs: int, true_w: float, true_b: float,
                  noise_std: float) -> None:
-        _check_sizes("high-dim-linear", n_train, n_test)
+        _check_sizes("high-dim-linear", num_examples, num_test)
         if num_inputs < 1:
             raise OptionError(f"dataset 'high-dim-linear': num_inputs must be >= 1, got {num_inputs}")
         self.true_w, self.true_b = [float(true_w)] * num_inputs, float(true_b)
-        X = torch.randn((n_train + n_test, num_inputs))  # (n, d)
+        X = torch.randn((num_examples + num_test, num_inputs))  # (n, d)
         y = X @ torch.full((num_inputs, 1), float(true_w)) + self.true_b  # (n, 1)
         y += torch.normal(0.0, noise_std, y.shape)
-        X_train, y_train, test = _split(X, y, n_train)
+        X_train, y_train, test = _split(X, y, num_examples)
         super().__init__(X_train, y_train, test=test)
         self.num_outputs = 1
 

@@ -65,7 +65,7 @@ def test_polynomial_degree_one_keeps_the_labels_and_drops_the_powers(plugins: mi
 
 
 def test_polynomial_sizes_and_no_test_split(plugins: minidl.Plugins) -> None:
-    data = build_dataset(plugins, "polynomial", n_train=2, n_test=0)
+    data = build_dataset(plugins, "polynomial", num_examples=2, num_test=0)
     assert data.splits == ("train",) and len(data.tensors("train")[0]) == 2
 
 
@@ -80,7 +80,7 @@ def test_high_dim_linear_is_the_books_data(plugins: minidl.Plugins) -> None:
 
 @pytest.mark.parametrize(("kind", "name", "options"), [
     ("dataset", "polynomial", {"degree": 0}),
-    ("dataset", "polynomial", {"n_train": 0}),
+    ("dataset", "polynomial", {"num_examples": 0}),
     ("dataset", "polynomial", {"true_w": []}),
     ("dataset", "high-dim-linear", {"num_inputs": 0}),
     ("callback", "l2-penalty", {"lambd": -1.0}),
@@ -88,6 +88,32 @@ def test_high_dim_linear_is_the_books_data(plugins: minidl.Plugins) -> None:
 def test_bad_options_are_named(plugins: minidl.Plugins, kind: str, name: str, options: dict) -> None:
     with pytest.raises(OptionError, match=name):
         plugins.registry.build(kind, name, options)
+
+
+@pytest.mark.parametrize("name", ["polynomial", "high-dim-linear"])
+@pytest.mark.parametrize(("old", "new"), [("n_train", "num_examples"), ("n_test", "num_test")])
+def test_the_old_size_names_are_refused_naming_the_new_ones(plugins: minidl.Plugins, name: str,
+                                                            old: str, new: str) -> None:
+    """One vocabulary for every dataset (synthetic-linear, shapes, ...): num_examples, num_test."""
+    with pytest.raises(OptionError, match=f"^dataset '{name}' has no option '{old}'; did you mean '{new}'\\?$"):
+        plugins.registry.build("dataset", name, {old: 2})
+
+
+def test_a_misspelt_option_gets_the_closest_name(plugins: minidl.Plugins) -> None:
+    with pytest.raises(OptionError, match=r"^dataset 'polynomial' has no option 'num_exampels'; its options: "
+                                          r"num_examples, num_test, .*; did you mean 'num_examples'\?$"):
+        plugins.registry.build("dataset", "polynomial", {"num_exampels": 2})
+    with pytest.raises(OptionError, match=r"has no option 'zzz'; its options: [a-z_, ]+$"):  # nothing close
+        plugins.registry.build("dataset", "polynomial", {"zzz": 2})
+
+
+def test_every_dataset_speaks_one_vocabulary(plugins: minidl.Plugins) -> None:
+    """The sizes of a dataset's splits are num_examples and num_test wherever it has them."""
+    for component in plugins.registry:
+        if component.kind == "dataset":
+            names = {option.name for option in component.options}
+            assert not names & {"n_train", "n_test", "num_train", "n_examples"}, component.name
+            assert "num_test" not in names or "num_examples" in names, component.name
 
 
 # -- the L2 penalty ------------------------------------------------------------------------
@@ -144,7 +170,7 @@ def test_3_11_cubic_fits_linear_underfits_two_examples_overfit(plugins: minidl.P
     settings = {"epochs": 100, "lr": 0.02}  # the book: MSELoss (twice `squared`) with lr 0.01
     normal = fit(plugins, "polynomial", {}, batch_size=10, **settings)
     under = fit(plugins, "polynomial", {"degree": 1}, batch_size=10, **settings)
-    over = fit(plugins, "polynomial", {"n_train": 2}, batch_size=2, **settings)
+    over = fit(plugins, "polynomial", {"num_examples": 2}, batch_size=2, **settings)
     assert normal.train < 1e-3 and normal.test < 1e-3
     assert under.train > 10 and under.test > 10
     assert over.test > 10 * over.train and over.test > 1
