@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +34,46 @@ def test_notebook_cells_run_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
     learned = namespace["run"].parameters()
     assert abs(learned["w"][0] - 2) < 0.01 and abs(learned["w"][1] + 3.4) < 0.01
     assert len(namespace["history"]) == 3
+
+
+# -- chapter 6: the book's RNN (6.4) and GRU (6.7) code, on a few hundred characters ------------
+LYRICS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data from the repository
+SMALL_RNN = ["--epochs", "2", "--chars", "1200", "--hiddens", "16", "--pred-period", "1", "--pred-len", "5"]
+
+
+def _run_chapter6(script: str) -> list[str]:
+    if not (LYRICS_DIR / "jaychou_lyrics.txt.zip").is_file():
+        pytest.skip(f"shared data folder {LYRICS_DIR} has no jaychou_lyrics.txt.zip")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MINIDL_")}, "MINIDL_DATA": str(LYRICS_DIR)}
+    result = subprocess.run([sys.executable, str(EXAMPLES / script), *SMALL_RNN], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def _book_lines(lines: list[str]) -> list[float]:
+    """The perplexities of the book's ``epoch N, perplexity P, time T sec`` lines, each followed by
+    a continuation of both prefixes."""
+    found = []
+    for i, line in enumerate(lines):
+        if line.startswith("epoch ") and ", perplexity " in line and line.endswith(" sec"):
+            assert lines[i + 1].startswith(" - 分开") and lines[i + 2].startswith(" - 不分开")
+            found.append(float(line.split("perplexity ")[1].split(",")[0]))
+    return found
+
+
+@pytest.mark.slow
+def test_rnn_6_4_example_runs_the_books_code() -> None:
+    lines = _run_chapter6("rnn_6_4.py")
+    assert "5 torch.Size([2, 1027])" in lines and "5 torch.Size([2, 1027]) torch.Size([2, 16])" in lines
+    perplexities = _book_lines(lines)
+    assert len(perplexities) == 4  # random, then consecutive sampling, two epochs each
+    assert perplexities[1] < perplexities[0] and perplexities[3] < perplexities[2]
+    assert lines[-1].startswith("epoch 2, loss ") and "train perplexity" in lines[-1]
+
+
+@pytest.mark.slow
+def test_gru_6_7_example_runs_the_books_code() -> None:
+    perplexities = _book_lines(_run_chapter6("gru_6_7.py"))
+    assert len(perplexities) == 4  # from scratch, then concise, two epochs each
+    assert perplexities[1] < perplexities[0] and perplexities[3] < perplexities[2]

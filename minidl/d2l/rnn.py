@@ -28,6 +28,7 @@ from torch import nn
 
 from minidl.d2l.lazy import first_party
 from minidl.d2l.training import book_trainer
+from minidl.errors import MinidlError
 from minidl.hookspecs import hookimpl
 from minidl.optim import ManualOptimizer
 
@@ -192,8 +193,14 @@ class _BookSequences:
         self.carries_state = not is_random_iter  # consecutive: the Trainer carries the hidden state
 
     def batches(self, batch_size: int, generator: torch.Generator) -> Batches:
-        """One epoch of the book's sampler."""
-        return self.sampler(self.corpus_indices, batch_size, self.num_steps, self.device)
+        """One epoch of the book's sampler; an error when it would give no batch at all."""
+        n, num_steps = len(self.corpus_indices), self.num_steps
+        count = ((n - 1) // num_steps // batch_size if self.sampler is data_iter_random
+                 else _sequence("data").consecutive_steps(n, batch_size, num_steps))
+        if count < 1:
+            raise MinidlError(f"a corpus of {n} characters gives no batch of {batch_size} sequences of "
+                              f"num_steps={num_steps}; use a longer corpus or a smaller batch_size or num_steps")
+        return self.sampler(self.corpus_indices, batch_size, num_steps, self.device)
 
     def tensors(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
         """The first windows, float32 as the samplers give them."""
