@@ -187,3 +187,21 @@ def time_lenet(work: Workload, *, repeats: int, seed: int, clock: Callable[[], f
 def target(results: dict[str, Measurement]) -> tuple[str, float, float]:
     """The issue's target: minidl's Trainer within 1.05x the bare loop, per step."""
     return "minidl Trainer / bare loop, LeNet 28x28 batch 256", paired_ratio(results, "minidl", "bare"), 1.05
+
+
+def section(args: Any) -> tuple[list[str], list[Any]]:
+    """The LeNet table and target for ``python -m benchmarks.run`` (its ``args``); raises
+    :class:`~benchmarks.timing.LossMismatchError` before any time is shown."""
+    import time
+
+    from benchmarks.report import Target, timing_table
+    from benchmarks.timing import check_losses
+
+    work = workload(args.lenet_batches)
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
+    print(f"timing {work.name} ...", flush=True)
+    results = time_lenet(work, repeats=args.repeats, seed=args.seed, clock=clock)
+    check_losses(results, "bare", args.rtol)
+    table = timing_table(work.name, results, LABELS, notebook="book", notebook_header="vs book loop")
+    what, ratio, limit = target(results)
+    return table, [Target(what, ratio, limit)]

@@ -58,10 +58,11 @@ def versions() -> str:
 
 
 def timing_table(title: str, results: dict[str, Measurement], labels: dict[str, str],
-                 reference: str = "bare", notebook: str = "notebook") -> list[str]:
+                 reference: str = "bare", notebook: str = "notebook",
+                 notebook_header: str = "vs notebook") -> list[str]:
     """One workload's rows: median and min-max per step, ratios, fixed cost, loss."""
     lines = [f"### {title}", "",
-             "| loop | µs per step (median) | min-max | vs bare | vs notebook | fixed ms | final loss |",
+             f"| loop | µs per step (median) | min-max | vs bare | {notebook_header} | fixed ms | final loss |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for name, m in results.items():
         vs_nb = f"{paired_ratio(results, name, notebook):.2f}" if notebook in results else "-"
