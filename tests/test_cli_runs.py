@@ -159,6 +159,8 @@ def test_a_deleted_directory_is_reported_then_dropped_by_reindex(root: Path, tmp
     assert result.stderr.startswith("Warning: 1 run directories no longer exist") and gone in result.stderr
     assert "reindex" in result.stderr
     assert "no longer exists" in ok("runs", "show", gone).stderr
+    diffed = ok("runs", "diff", run_id(root / "a"), gone)
+    assert "no longer exists" in diffed.stderr and "missing" in diffed.stdout
     one_line_error(invoke("runs", "plot", gone, "-o", str(tmp_path / "x.png")), gone, "no longer exists")
     result = ok("runs", "reindex")
     assert f"dropped {gone}" in result.stdout and "indexed 1 runs" in result.stdout

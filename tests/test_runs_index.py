@@ -209,3 +209,20 @@ def test_random_points_are_reproducible_and_in_range() -> None:
 def test_bad_grids(texts: list[str], sampler: str, trials: int | None, message: str) -> None:
     with pytest.raises(MinidlError, match=message):
         grid.points(grid.parse_axes(texts), sampler, trials)
+
+
+def test_recording_adds_no_per_step_work_and_writes_a_few_times(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from minidl.experiments import tracking
+
+    per_step = ("on_batch_end", "on_before_optimizer_step", "on_epoch_start")
+    assert not any(hasattr(tracking.IndexTracker, name) for name in per_step)
+    writes: list[str] = []
+    for name in ("put_run", "update_run"):
+        original = getattr(RunIndex, name)
+        monkeypatch.setattr(RunIndex, name, lambda self, *a, _f=original, _n=name: (writes.append(_n), _f(self, *a)))
+    train("--out", str(root / "quick"), "--epochs", "20")
+    assert writes == ["put_run", "put_run"]  # at the start and at the end: 20 quick epochs, no progress write
+    writes.clear()
+    monkeypatch.setattr(tracking, "PROGRESS_EVERY_S", 0.0)
+    train("--out", str(root / "watched"), "--epochs", "3")
+    assert writes == ["put_run", "update_run", "update_run", "update_run", "put_run"]

@@ -159,11 +159,15 @@ def diff_command(runs: tuple[str, ...]) -> None:
     from minidl.experiments.compare import diff_table, format_rows
     from minidl.experiments.index import RunIndex
     from minidl.experiments.lookup import find_runs
+    from minidl.experiments.table import mark_missing
 
     if len(runs) < 2:
         raise click.UsageError(f"runs diff compares two or more runs; got one: {runs[0]}")
     with RunIndex.open(current_runs_root(), create=False) as index:
         rows = find_runs(index, runs)
+    for row in mark_missing(rows):
+        click.echo(f"Warning: run {row['id']}'s directory {row['dir']} no longer exists; shown as the index "
+                   "last recorded it", err=True)
     click.echo(format_rows(diff_table(rows)))
 
 

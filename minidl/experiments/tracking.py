@@ -5,14 +5,14 @@ the run's row when training starts (once ``run.json`` and ``config.toml`` are wr
 at an epoch's end at most every :data:`PROGRESS_EVERY_S` seconds, and at the end.
 Nothing runs per step. :meth:`IndexTracker.recording` wraps ``fit`` and records the
 status: finished, diverged, interrupted (Ctrl-C or SIGTERM) or failed, in ``run.json``
-first (the source of truth), then in the index.
+first (the source of truth), then in the index. ``minidl train`` turns SIGTERM into
+:class:`Terminated` while it trains.
 """
 
 from __future__ import annotations
 
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -80,9 +80,8 @@ class IndexTracker:
     # -- the end -------------------------------------------------------------------------
     @contextmanager
     def recording(self) -> Iterator[None]:
-        """Wrap ``fit``: SIGTERM interrupts it as Ctrl-C does; the way it ends is recorded."""
+        """Wrap ``fit``: the way it ends is recorded (SIGTERM counts when it raises :class:`Terminated`)."""
         status, error = "finished", None
-        previous = _on_sigterm(_raise_terminated)
         try:
             yield
         except DivergedError as exc:
@@ -95,7 +94,6 @@ class IndexTracker:
             status, error = "failed", str(exc) or type(exc).__name__
             raise
         finally:
-            _on_sigterm(previous)
             self.finish(status, error)
 
     def finish(self, status: str, error: str | None = None) -> None:
@@ -117,14 +115,3 @@ class IndexTracker:
                       f"({reindex_hint(self.index.root)} indexes it)", file=sys.stderr)
             self._warned = True
         self._last_write = time.monotonic()
-
-
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated()
-
-
-def _on_sigterm(handler: Any) -> Any:
-    """Install ``handler`` for SIGTERM (main thread only); return the one it replaces."""
-    if handler is None or threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, handler)
