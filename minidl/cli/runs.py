@@ -99,7 +99,7 @@ def show_command(run: str, as_json: bool) -> None:
     """
     import json
 
-    from minidl.experiments.compare import flatten
+    from minidl.config import flatten
     from minidl.experiments.index import RunIndex
     from minidl.experiments.lookup import find_runs
     from minidl.experiments.table import mark_missing

@@ -72,7 +72,6 @@ def sweep_command(plugins: Plugins, grid: tuple[str, ...], out: str | None, resu
 
 def _new(plugins: Plugins, grid: tuple[str, ...], out: str | None, sampler: str, trials: int | None, seed: int,
          train_flags: dict[str, Any], root: Path) -> tuple[Path, dict[str, Any], list[Any]]:
-    from minidl.cli.train import configure
     from minidl.config import RunConfig, load_config
     from minidl.experiments import grid as grids
     from minidl.experiments import sweep
@@ -84,8 +83,8 @@ def _new(plugins: Plugins, grid: tuple[str, ...], out: str | None, sampler: str,
     directory = Path(out).resolve()
     sweep.check_new_dir(directory)
     config_path = train_flags.pop("config_path")
-    base = configure(load_config(config_path) if config_path else RunConfig(), train_flags.pop("assignments"),
-                     **train_flags)
+    base = (load_config(config_path) if config_path else RunConfig()).with_flags(
+        assignments=train_flags.pop("assignments"), **train_flags)
     grids.check_points(base, plugins.registry, assignments)
     points = [sweep.Point(number, grids.point_name(number, point), point) for number, point in enumerate(assignments)]
     spec = sweep.new_spec(grid=grid, sampler=sampler, trials=trials, seed=seed, plugins=_plugin_specs(),

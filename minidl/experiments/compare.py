@@ -11,19 +11,10 @@ from minidl.experiments.table import format_duration
 ABSENT = "-"  # shown for a setting one run has and another lacks
 
 
-def flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"optimizer": {"lr": 0.1}}`` as ``{"optimizer.lr": 0.1}``."""
-    flat: dict[str, Any] = {}
-    for key, value in table.items():
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[prefix + key] = value
-    return flat
-
-
 def settings(row: Mapping[str, Any]) -> dict[str, Any]:
     """A run's resolved configuration as ``KIND.OPTION`` keys (``callback.NAME.OPTION`` too)."""
+    from minidl.config import flatten
+
     return flatten(json.loads(row["config"])) if row.get("config") else {}
 
 
