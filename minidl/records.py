@@ -213,9 +213,11 @@ def check_out_dir(out: Path, *, overwrite: bool = False, resume: bool = False) -
     entries = sorted(entry.name for entry in out.iterdir())
     if entries:
         shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+        unfinished = CONFIG_FILE in entries and CHECKPOINT_FILE not in entries
+        also = f", or --resume {out} to train it from the beginning" if unfinished else ""
         raise MinidlError(
             f"output directory {str(out)!r} is not empty ({shown}); "
-            "use --overwrite to replace its run, or another directory"
+            f"use --overwrite to replace its run{also}, or another directory"
         )
 
 

@@ -188,7 +188,8 @@ def test_resume_of_a_run_without_a_finished_epoch_starts_it_from_the_beginning(
     assert result.exit_code == 130
     assert "no epoch was completed, nothing saved" in result.stderr and f"--resume {run_dir}" in result.stderr
     assert (run_dir / "config.toml").is_file() and not (run_dir / "checkpoint.pt").exists()
-    one_line_error(invoke("train", "--out", str(run_dir)), "not empty", "--overwrite")
+    one_line_error(invoke("train", "--out", str(run_dir)), "not empty", "--overwrite",
+                   f"or --resume {run_dir} to train it from the beginning")
     resumed = invoke("train", "--resume", str(run_dir), "--json", "--json-params")
     assert resumed.exit_code == 0, resumed.stderr
     assert resumed.stderr == f"{run_dir} holds no finished epoch: training it from the beginning\n"
