@@ -159,6 +159,16 @@ def test_metric_fields_best_is_lowest_except_accuracy() -> None:
     assert json.loads(metric_fields([{"epoch": 1, "loss": float("nan")}])["final"]) == {"epoch": 1, "loss": None}
 
 
+def test_non_finite_options_stay_valid_json_for_sqlite(root: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "inf"
+    train("--out", str(run_dir))
+    config = (run_dir / "config.toml").read_text().replace("[loss]", "[loss]\nextra = inf")
+    (run_dir / "config.toml").write_text(config)
+    with RunIndex.open() as index:
+        index.put_run(run_row(run_dir))
+        assert [r["dir"] for r in index.runs(where=["loss.extra=inf"])] == [str(run_dir)]
+
+
 def test_run_row_names_a_broken_file(tmp_path: Path) -> None:
     (tmp_path / "run.json").write_text("{not json")
     (tmp_path / "config.toml").write_text("")

@@ -154,16 +154,26 @@ def test_a_sweep_being_run_elsewhere_is_refused(root: Path) -> None:
         one_line_error(invoke("sweep", "--resume", str(out)), "being run by another process")
 
 
+def test_point_processes_keep_the_working_directory_off_sys_path() -> None:
+    assert sweeps.command_prefix(["my_plugin"]) == [sys.executable, "-P", "-m", "minidl.cli", "-p", "my_plugin"]
+
+
 def _env(root: Path) -> dict[str, str]:
     return {**os.environ, "MINIDL_LOAD_PLUGINS": "", "MINIDL_RUNS": str(root)}
 
 
 @pytest.mark.slow
 def test_parallel_points_and_a_train_alongside_lose_nothing(root: Path, tmp_path: Path) -> None:
-    """A sweep with -j 2 (subprocesses) and a `train --out` at once, all writing one index."""
+    """A sweep with -j 2 (subprocesses) and a `train --out` at once, all writing one index.
+
+    The sweep runs in a folder holding a `click.py`: its point processes never import it.
+    """
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    (cwd / "click.py").write_text("raise SystemExit('the working directory was on sys.path')\n")
     sweep = subprocess.Popen([MINIDL, "sweep", "--grid", "optimizer.lr=0.01,0.03,0.1", "-j", "2", *TINY,
                               "--out", str(root / "s")], env=_env(root), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=True, cwd=cwd)
     train = subprocess.run([MINIDL, "train", *TINY, "--out", str(tmp_path / "alone"), "-q"], env=_env(root),
                            capture_output=True, text=True, timeout=300)
     stdout, stderr = sweep.communicate(timeout=300)

@@ -10,6 +10,7 @@ database, or another program's, is a :class:`RunIndexError` naming it.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sqlite3
@@ -301,6 +302,8 @@ def _number_or_text(value: str) -> Any:
     try:
         number = float(value)
     except ValueError:
+        return value
+    if not math.isfinite(number):  # stored as text: JSON has no such numbers
         return value
     return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
 

@@ -74,7 +74,7 @@ def run_row(path: Path) -> dict[str, Any]:
         "started": invocations[0].get("started") if invocations else None, "ended": last.get("ended"),
         "duration": duration(invocations), "command": json.dumps(last.get("command", [])),
         "stop_reason": last.get("stop_reason"), "error": last.get("error"),
-        "config": json.dumps(config), "versions": _versions_text(path / VERSIONS_FILE), "updated": now(),
+        "config": json.dumps(plain(config)), "versions": _versions_text(path / VERSIONS_FILE), "updated": now(),
         **config_fields(config), **metric_fields(records),
     }
     row["status"] = _status(info.get("status"), row)
@@ -114,6 +114,15 @@ def metric_fields(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 def finite(value: Any) -> Any:
     """``value``, or None for a nan or infinite float (JSON and SQLite have no such numbers)."""
     return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def plain(value: Any) -> Any:
+    """``value`` with every nan or infinite float (an option allowing them) as a string: valid JSON."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return str(value) if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def duration(invocations: Sequence[Mapping[str, Any]]) -> float | None:
