@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch.utils import data as torch_data
 
+from minidl import functional
 from minidl.errors import MinidlError
-from minidl.functional import data_iter
 from minidl.interfaces import Batch
 
 
@@ -35,7 +35,7 @@ class TensorData:
 
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         """Shuffled minibatches of the training split; the last may be short."""
-        return data_iter(batch_size, *self._splits["train"], generator=generator)
+        return functional.data_iter(batch_size, *self._splits["train"], generator=generator)
 
     def tensors(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
         """The whole split ``(X, y)``."""

@@ -26,7 +26,7 @@ from minidl.trainer import Trainer
 if TYPE_CHECKING:
     from minidl.trainer import History
 
-__all__ = ["book_trainer", "train_ch3"]
+__all__ = ["FunctionNet", "book_trainer", "train_ch3"]
 
 
 def book_trainer(num_epochs: int, batch_size: int, *, callbacks: Sequence[Any] = (),
@@ -43,8 +43,13 @@ def book_trainer(num_epochs: int, batch_size: int, *, callbacks: Sequence[Any] =
     )
 
 
-class _FunctionNet:
-    """A plain function ``net(X)`` (the book's 3.6 and 3.9 models) as a minidl Model."""
+class FunctionNet:
+    """A plain function ``net(X)`` (the book's 3.6 and 3.9 models) as a minidl Model.
+
+    Its parameters are the tensors the book hands its loop (``params``), saved and
+    restored by position; a book model with more to it (a recurrent one's state)
+    subclasses it.
+    """
 
     def __init__(self, net: Callable[[torch.Tensor], torch.Tensor], params: Sequence[torch.Tensor]) -> None:
         self.net, self.params = net, list(params)
@@ -56,7 +61,7 @@ class _FunctionNet:
         """The parameters given to train_ch3."""
         return iter(self.params)
 
-    def to(self, device: torch.device | str) -> _FunctionNet:
+    def to(self, device: torch.device | str) -> FunctionNet:
         """The function's tensors stay where the book put them."""
         return self
 
@@ -170,7 +175,7 @@ def train_ch3(net: Callable[[torch.Tensor], torch.Tensor], train_iter: Any, test
         if params is None or lr is None:
             raise MinidlError("train_ch3 needs params and lr (for sgd) when no optimizer is given")
         optimizer = SGD(params, lr, batch_size)  # the book's sgd(params, lr, batch_size)
-    model = net if isinstance(net, nn.Module) else _FunctionNet(net, params or [])
+    model = net if isinstance(net, nn.Module) else FunctionNet(net, params or [])
     book_loss = _BookLoss(loss)
     trainer = book_trainer(num_epochs, getattr(train_iter, "batch_size", None) or batch_size,
                            callbacks=[_BookEpochLine(book_loss, net, test_iter, print)])

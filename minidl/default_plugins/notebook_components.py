@@ -7,23 +7,24 @@ lookup as before, so a test can watch the calls.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from minidl import functional
+from minidl.adapters import TensorData
 from minidl.errors import MinidlError, OptionError
-from minidl.interfaces import Batch
 from minidl.optim import ManualOptimizer
 
 
-class SyntheticLinear:
+class SyntheticLinear(TensorData):
     """Features from N(0, 1), labels ``X @ true_w + true_b`` plus N(0, noise_std) noise.
 
-    ``component`` names the dataset in error messages (another dataset may serve these
-    draws differently, as the concise plugin's ``torch-synthetic-linear``).
+    Served as :class:`~minidl.adapters.TensorData` serves tensors; ``component`` names
+    the dataset in error messages (another dataset may serve these draws differently, as
+    the concise plugin's ``torch-synthetic-linear``).
     """
 
     def __init__(self, num_examples: int, num_inputs: int, true_w: Sequence[float],
@@ -49,38 +50,13 @@ class SyntheticLinear:
         self.label_kind = "real"  # compatibility declaration (minidl.compat)
         X, y = functional.synthetic_data(self.true_w, self.true_b, num_examples + num_test,
                                          noise_std=noise_std)
-        self._splits = {"train": (X[:num_examples], y[:num_examples])}
-        if num_test:
-            self._splits["test"] = (X[num_examples:], y[num_examples:])
-        self.splits = tuple(self._splits)
+        test = (X[num_examples:], y[num_examples:]) if num_test else None
+        super().__init__(X[:num_examples], y[:num_examples], test=test)
 
     @property
     def true_params(self) -> dict[str, Any]:
         """The parameters the data was drawn from, by model parameter name."""
         return {"w": self.true_w, "b": self.true_b}
-
-    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
-        """Shuffled minibatches of the training split (the last may be short)."""
-        return functional.data_iter(batch_size, *self._splits["train"], generator=generator)
-
-    def tensors(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-        """The whole split ``(X, y)``."""
-        return self._splits[split]
-
-    def to(self, device: torch.device | str) -> SyntheticLinear:
-        """Move every split to ``device``."""
-        self._splits = {k: (X.to(device), y.to(device)) for k, (X, y) in self._splits.items()}
-        return self
-
-    def state_dict(self) -> dict[str, Any]:
-        """The data itself is rebuilt from the seed; this records its shape to check it."""
-        return {"sizes": {k: len(X) for k, (X, _) in self._splits.items()}}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Check that the saved data had the same splits and sizes."""
-        sizes = {k: len(X) for k, (X, _) in self._splits.items()}
-        if state_dict.get("sizes", sizes) != sizes:
-            raise MinidlError(f"dataset sizes {sizes} differ from the saved {state_dict['sizes']}")
 
 
 class LinReg(nn.Module):
