@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +78,32 @@ def test_gru_6_7_example_runs_the_books_code() -> None:
     perplexities = _book_lines(_run_chapter6("gru_6_7.py"))
     assert len(perplexities) == 4  # from scratch, then concise, two epochs each
     assert perplexities[1] < perplexities[0] and perplexities[3] < perplexities[2]
+
+
+# -- chapter 5: the book's LeNet (5.5) and ResNet (5.11) code, on a few offline shapes images ------
+CH5_LINE = re.compile(r"^epoch (\d+), loss \d+\.\d{4}, train acc \d\.\d{3}, test acc \d\.\d{3}, time \d+\.\d sec$")
+
+
+def _run_chapter5(script: str, *args: str) -> list[str]:
+    pytest.importorskip("minidl_vision")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MINIDL_")}, "MINIDL_DATA": "shapes"}
+    result = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_lenet_5_5_example_runs_the_books_code() -> None:
+    lines = _run_chapter5("lenet_5_5.py", "--epochs", "1", "--examples", "128")
+    assert "    (0): Linear(in_features=256, out_features=120, bias=True)" in lines  # print(net), as the book's
+    assert lines.count("training on  cpu") == 1 and sum(bool(CH5_LINE.match(line)) for line in lines) == 1
+    assert lines[-2] == "minidl's Trainer with lenet:" and lines[-1].startswith("epoch 1, loss ")
+    assert ", train acc " in lines[-1] and ", test acc " in lines[-1]
+
+
+@pytest.mark.slow
+def test_resnet_5_11_example_runs_the_books_code() -> None:
+    lines = _run_chapter5("resnet_5_11.py", "--epochs", "1", "--examples", "64", "--resize", "32")
+    assert lines[2:4] == ["torch.Size([4, 3, 6, 6])", "torch.Size([4, 6, 3, 3])"]
+    assert "resnet_block4  output shape:\t torch.Size([1, 512, 7, 7])" in lines  # the book's 224x224 walk
+    assert lines[-2] == "training on  cpu" and CH5_LINE.match(lines[-1])
