@@ -1,8 +1,8 @@
 """Section 3.6's helpers: softmax, cross-entropy, accuracy, ``FlattenLayer``, ``evaluate_accuracy``.
 
 Under the names and signatures of the book's ``d2lzh_pytorch``. ``softmax``,
-``cross_entropy`` and ``Accuracy`` are the core's (:mod:`minidl.functional`,
-:mod:`minidl.metrics`), the very objects the classify plugin's components use.
+``cross_entropy``, ``Accuracy`` and ``FlattenLayer`` are the core's (:mod:`minidl.functional`,
+:mod:`minidl.metrics`, :mod:`minidl.layers`), the very objects the components use.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from torch import nn
 
 from minidl.errors import MinidlError
 from minidl.functional import count_correct, cross_entropy, softmax
+from minidl.layers import FlattenLayer
 from minidl.metrics import Accuracy
 
 __all__ = [
@@ -29,14 +30,6 @@ __all__ = [
     "mean_reduced",
     "softmax",
 ]
-
-
-class FlattenLayer(nn.Module):
-    """Flattens each example: (batch, *, *, ...) -> (batch, features)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x.view(batch, -1)``."""
-        return x.view(x.shape[0], -1)
 
 
 def evaluate_accuracy(data_iter: Iterable[tuple[torch.Tensor, torch.Tensor]],
