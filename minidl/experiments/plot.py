@@ -41,7 +41,9 @@ def _figure(curves: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> Any:
             points = [(r["epoch"], r[key]) for r in records if r.get(key) is not None]
             if points:
                 epochs, losses = zip(*points)
-                axes.semilogy(epochs, losses, linestyle=style, color=colour, label=label + suffix)
+                axes.semilogy(epochs, losses, linestyle=style, color=colour, label=label + suffix,
+                              marker="o" if len(points) <= 20 else None, markersize=3,
+                              markerfacecolor="none" if suffix else colour)  # hollow: test
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
     axes.set_ylabel("loss")
