@@ -9,13 +9,12 @@ from click.testing import CliRunner
 import minidl
 from minidl.testing import check_component, check_plugin
 
-SMALL = {"vgg": {"ratio": 16, "fc_hidden_units": 1024}, "densenet": {"growth_rate": 8}}
-
 
 @pytest.mark.slow
 def test_the_plugin_conforms(plugins, images):
-    """Every network passes the kit's model checks on 96x96 images (a size all of them take)."""
-    results = check_plugin("vision", plugins, data=images(16, 96, num_test=8), loss="cross-entropy")
+    """Every network passes the kit's model checks on shapes resized to 96x96 (a size all of them take)."""
+    data = ("shapes", {"num_examples": 16, "num_test": 8, "resize": 96})
+    results = check_plugin("vision", plugins, data=data, loss="cross-entropy")
     assert set(results) == {f"model {name!r}" for name in ("lenet", "alexnet", "vgg", "nin", "googlenet",
                                                             "lenet-bn", "resnet18", "densenet")}
     assert all("trains" in checks and "state_dict" in checks for checks in results.values())
@@ -62,6 +61,19 @@ def test_cli_an_input_too_small_is_one_line(monkeypatch, model, message):
     result = train("--set", "dataset.num_examples=20", "--model", model, "--loss", "cross-entropy", "--epochs", "1")
     assert result.exit_code == 2, result.output
     assert result.stderr.strip().splitlines() == [message]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model, resize", [("alexnet", 224), ("vgg", 224), ("nin", 224), ("googlenet", 96),
+                                           ("lenet-bn", None), ("resnet18", 96), ("densenet", 96)])
+def test_cli_trains_each_network_at_the_books_size(monkeypatch, model, resize):
+    monkeypatch.delenv("MINIDL_LOAD_PLUGINS", raising=False)
+    size = ["--set", f"dataset.resize={resize}"] if resize else []
+    result = train("--set", "dataset.num_examples=4", "--set", "dataset.num_test=2", *size, "--model", model,
+                   "--loss", "cross-entropy", "--optimizer", "torch-adam", "--metric", "accuracy",
+                   "--batch-size", "2", "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("epoch 1, loss ") and ", test acc " in result.stdout
 
 
 def test_a_model_learns_with_the_trainer(plugins, images):
