@@ -147,6 +147,7 @@ class RunRecorder:
             "command": self._command,
             "started": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "start_epoch": trainer.epoch,
+            "host": platform.node(), "pid": os.getpid(),  # so `runs list` tells a killed run from a running one
         })
         self._seed = trainer.seed
         self._write_run_file("running")

@@ -225,6 +225,28 @@ def test_ctrl_c_and_sigterm_record_interrupted_then_resume_finishes(root: Path, 
 
 
 @pytest.mark.slow
+def test_a_killed_run_is_shown_killed_not_running(root: Path) -> None:
+    run_dir = root / "killed"
+    process = subprocess.Popen([MINIDL, "train", "--epochs", "1000", "--set", "dataset.num_examples=20000",
+                                "--out", str(run_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=_env(root))
+    deadline = time.monotonic() + 60
+    while not (run_dir / "checkpoint.pt").exists():
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.1)
+    assert listed()[0]["status"] == "running"
+    process.kill()  # SIGKILL: nothing can be recorded
+    process.wait(timeout=60)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+    (run,) = listed()
+    assert (run["status"], run["recorded_status"]) == ("killed", "running")
+    assert "killed" in ok("runs", "list").stdout.splitlines()[1]
+    done = len((run_dir / "metrics.jsonl").read_text().splitlines())
+    ok("train", "--resume", str(run_dir), "--epochs", str(done + 1))
+    assert listed()[0]["status"] == "finished"
+
+
+@pytest.mark.slow
 def test_two_trains_at_once_lose_nothing(root: Path) -> None:
     """Real processes writing one index together (WAL, busy timeout, one transaction per write)."""
     processes = [subprocess.Popen([MINIDL, "train", "--epochs", "30", "--set", "dataset.num_examples=2000",

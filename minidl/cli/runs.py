@@ -70,9 +70,10 @@ def print_runs(index: Any, *, where: tuple[str, ...] = (), sort: str | None = No
     """Print the runs of ``index`` as ``runs list`` does; warn about deleted directories."""
     import json
 
-    from minidl.experiments.table import LIST_COLUMNS, format_table, json_rows, mark_missing
+    from minidl.experiments.table import LIST_COLUMNS, format_table, json_rows, mark_killed, mark_missing
 
     rows = index.runs(columns=LIST_COLUMNS, where=where, sort=sort, descending=descending, limit=limit)
+    mark_killed(rows)
     missing = mark_missing(rows)
     if missing:
         shown = ", ".join(f"{row['id']} ({row['dir']})" for row in missing[:5]) + (", ..." if len(missing) > 5 else "")
@@ -102,10 +103,11 @@ def show_command(run: str, as_json: bool) -> None:
     from minidl.config import flatten
     from minidl.experiments.index import RunIndex
     from minidl.experiments.lookup import find_runs
-    from minidl.experiments.table import mark_missing
+    from minidl.experiments.table import mark_killed, mark_missing
 
     with RunIndex.open(current_runs_root(), create=False) as index:
         (row,) = find_runs(index, [run])
+    mark_killed([row])
     missing = mark_missing([row])
     decoded = {key: json.loads(row[key]) if row.get(key) and key in JSON_COLUMNS else row[key] for key in row}
     if missing:
@@ -159,12 +161,13 @@ def diff_command(runs: tuple[str, ...]) -> None:
     from minidl.experiments.compare import diff_table, format_rows
     from minidl.experiments.index import RunIndex
     from minidl.experiments.lookup import find_runs
-    from minidl.experiments.table import mark_missing
+    from minidl.experiments.table import mark_killed, mark_missing
 
     if len(runs) < 2:
         raise click.UsageError(f"runs diff compares two or more runs; got one: {runs[0]}")
     with RunIndex.open(current_runs_root(), create=False) as index:
         rows = find_runs(index, runs)
+    mark_killed(rows)
     for row in mark_missing(rows):
         click.echo(f"Warning: run {row['id']}'s directory {row['dir']} no longer exists; shown as the index "
                    "last recorded it", err=True)

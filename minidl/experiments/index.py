@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS runs (
     versions TEXT,               -- JSON: DIR/versions.json
     stop_reason TEXT,            -- why training stopped early (e.g. early stopping)
     error TEXT,                  -- why it failed or diverged
+    host TEXT, pid INTEGER,      -- where the last invocation ran: a dead pid on this host means killed
     updated TEXT                 -- ISO 8601 UTC, when this row was last written
 );
 CREATE INDEX IF NOT EXISTS runs_by_sweep ON runs (sweep);
@@ -66,7 +67,7 @@ CREATE TABLE IF NOT EXISTS sweeps (
 RUN_COLUMNS = ("id", "dir", "sweep", "status", "started", "ended", "duration", "dataset", "model", "loss",
                "optimizer", "lr", "batch_size", "epochs", "seed", "epochs_done", "final_loss",
                "final_test_loss", "best_loss", "best_test_loss", "final", "best", "config", "command",
-               "versions", "stop_reason", "error", "updated")
+               "versions", "stop_reason", "error", "host", "pid", "updated")
 SWEEP_COLUMNS = ("id", "dir", "created", "sampler", "points", "spec")
 CONFIG_KINDS = ("dataset", "model", "loss", "optimizer", "train", "callback")
 WHERE_PATTERN = re.compile(r"^([\w.\-]+)\s*(!=|<=|>=|=|<|>)(.*)$")

@@ -73,7 +73,8 @@ def run_row(path: Path) -> dict[str, Any]:
         "id": str(info.get("id") or derived_id(path)), "dir": str(path), "sweep": sweep_of(path),
         "started": invocations[0].get("started") if invocations else None, "ended": last.get("ended"),
         "duration": duration(invocations), "command": json.dumps(last.get("command", [])),
-        "stop_reason": last.get("stop_reason"), "error": last.get("error"),
+        "stop_reason": last.get("stop_reason"), "error": last.get("error"), "host": last.get("host"),
+        "pid": last.get("pid") if isinstance(last.get("pid"), int) else None,
         "config": json.dumps(plain(config)), "versions": _versions_text(path / VERSIONS_FILE), "updated": now(),
         **config_fields(config), **metric_fields(records),
     }

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 #: The index columns a listing reads (never the configuration or versions: they are large).
 LIST_COLUMNS = ("id", "status", "dataset", "model", "loss", "optimizer", "lr", "batch_size", "epochs",
-                "epochs_done", "final_loss", "final_test_loss", "duration", "dir", "sweep", "started", "final")
+                "epochs_done", "final_loss", "final_test_loss", "duration", "dir", "sweep", "started", "final",
+                "host", "pid")
 MISSING = "missing"  # the status shown for a run whose directory no longer exists
+KILLED = "killed"  # shown for a run recorded as running whose process on this host is gone (SIGKILL, OOM)
 HEADERS = ("ID", "STATUS", "DATASET/MODEL/LOSS/OPTIMIZER", "LR", "BATCH", "EPOCHS", "LOSS", "TEST LOSS",
            "TIME", "DIR")
 NUMERIC = {"LR", "BATCH", "EPOCHS", "LOSS", "TEST LOSS", "TIME"}
@@ -24,6 +27,27 @@ def mark_missing(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             row["recorded_status"], row["status"] = row["status"], MISSING
             missing.append(row)
     return missing
+
+
+def mark_killed(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows recorded as running whose process, on this host, is gone; their status becomes :data:`KILLED`."""
+    host, killed = platform.node(), []
+    for row in rows:
+        if row["status"] == "running" and row.get("host") == host and isinstance(row.get("pid"), int) \
+                and not _alive(row["pid"]):
+            row["recorded_status"], row["status"] = row["status"], KILLED
+            killed.append(row)
+    return killed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process, or not a pid we can ask about
+    return True
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], extra: str | None = None) -> str:
