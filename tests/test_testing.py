@@ -331,6 +331,28 @@ def test_partners_can_be_named(defaults: minidl.Plugins) -> None:
         check_component("metric", "mse", defaults, data="synthetic-linear", model="no-such-model")
 
 
+def test_a_factory_names_its_partners_with_check_with(defaults: minidl.Plugins) -> None:
+    def absolute() -> Any:
+        """Absolute error per example."""
+        return lambda y_hat, y: (y_hat - y.reshape(y_hat.shape)).abs().reshape(-1)
+
+    class Declares:
+        @minidl.hookimpl
+        def register_losses(self, register: Any) -> None:
+            register("abs", absolute)
+
+    defaults.register(Declares(), name="declares")
+    absolute.check_with = {"data": ("synthetic-linear", {"num_examples": 30}), "model": "linreg"}  # type: ignore[attr-defined]
+    assert "per_example" in check_component("loss", "abs", defaults)
+    absolute.check_with = {"data": "no-such-dataset"}  # type: ignore[attr-defined]
+    with pytest.raises(ConformanceError, match=r"tried: \[dataset 'no-such-dataset'"):
+        check_component("loss", "abs", defaults)
+    assert "per_example" in check_component("loss", "abs", defaults, data="synthetic-linear")  # the caller's win
+    absolute.check_with = {"dataset": "synthetic-linear"}  # type: ignore[attr-defined]
+    with pytest.raises(ConformanceError, match=r"check_with is .*data, model, loss"):
+        check_component("loss", "abs", defaults)
+
+
 # -- plugin authors' first day (issue 13) ------------------------------------------------------
 MY_LOSS = '''"""mystuff: one loss."""
 import minidl

@@ -36,8 +36,10 @@ What is checked, by kind (check names in brackets):
 
 Models, losses, metrics and callbacks need partners: a dataset (``data=``), a model
 (``model=``) and a loss (``loss=``), each a registered name, a ``(name, options)`` pair
-or a built object. Left out, the first combination that runs is used, trying the
-plugin's own components first, then ``synthetic-linear``, ``linreg`` and ``squared``.
+or a built object. Left out, those the factory names in its ``check_with`` attribute
+(``factory.check_with = {"data": ("shapes", {}), "loss": "cross-entropy"}``) are used,
+else the first combination that runs, trying the plugin's own components first, then
+``synthetic-linear``, ``linreg`` and ``squared``.
 
 Usage, in a plugin's tests::
 

@@ -20,6 +20,9 @@ from minidl.testing.metrics import METRIC_CHECKS
 from minidl.testing.models import MODEL_CHECKS
 from minidl.testing.optimizers import OPTIMIZER_CHECKS
 
+#: What a factory's ``check_with`` may name: the partners :func:`check_component` takes.
+PARTNER_KEYS = ("data", "model", "loss")
+
 #: The checks of each kind, in the order they run (after :data:`COMMON_CHECKS`).
 CHECKS: dict[str, tuple[Callable[[Context], None], ...]] = {
     "dataset": (check_builds, *DATASET_CHECKS),
@@ -90,18 +93,33 @@ def check_component(kind: str, name: str, plugins: Plugins | Sequence[str] | Non
     an installed plugin's entry-point name (what :func:`check_plugin` accepts), a module
     name or a ``.py`` path. ``options``: the options to build it with (default: its
     defaults). ``data``, ``model``, ``loss``: partners to check it with (a name, a
-    ``(name, options)`` pair or a built object). Raises :class:`ConformanceError` at the
-    first failed check.
+    ``(name, options)`` pair or a built object); left out, those the factory declares in
+    its ``check_with`` attribute (``{"data": ("shapes", {}), "loss": "cross-entropy"}``),
+    else the first that run. Raises :class:`ConformanceError` at the first failed check.
     """
     loaded = as_plugins(plugins)
     component = loaded.registry.get(kind, name)
-    ctx = Context(component, loaded, dict(options or {}), {"dataset": data, "model": model, "loss": loss})
+    declared = _declared_partners(component.factory, component.label)
+    given = {"dataset": data, "model": model, "loss": loss}
+    given = {key: declared.get("data" if key == "dataset" else key) if spec is None else spec
+             for key, spec in given.items()}
+    ctx = Context(component, loaded, dict(options or {}), given)
     passed = []
     with _preserved_rng():
         for check in (*COMMON_CHECKS, *CHECKS[kind]):
             _run_check(ctx, check)
             passed.append(check_name(check))
     return passed
+
+
+def _declared_partners(factory: object, label: str) -> Mapping[str, PartnerSpec]:
+    """The partners a factory asks to be checked with (its ``check_with`` mapping), if any."""
+    declared = getattr(factory, "check_with", None) or {}
+    unknown = set(declared) - set(PARTNER_KEYS) if isinstance(declared, Mapping) else {"?"}
+    if unknown:
+        raise ConformanceError(label, "check_with", f"check_with is {declared!r}; it maps some of "
+                                                    f"{', '.join(PARTNER_KEYS)} to a name or (name, options)")
+    return declared
 
 
 def _run_check(ctx: Context, check: Callable[[Context], None]) -> None:
