@@ -287,14 +287,15 @@ class SavedRun(Run):
         return self.trainer.predict(self.model, data, split=split)
 
 
-def load_run(run_dir: str | Path, plugins: Plugins | None = None) -> SavedRun:
+def load_run(run_dir: str | Path, plugins: Plugins | None = None, *, device: str | None = None) -> SavedRun:
     """A saved run (a ``minidl train --out`` directory) as built components, checkpoint loaded.
 
     ``load_run("runs/a")`` builds the run of ``runs/a/config.toml`` with ``plugins``
     (default: the installed ones) and loads ``checkpoint.pt`` into its model, optimizer,
     dataset, loss, callbacks and trainer: ready for ``run.evaluate()``,
     ``run.predict(X)`` (or ``run.trainer.predict(None, X)``) and, after
-    ``run.trainer.max_epochs = N``, ``run.fit()`` for more epochs. Raises
+    ``run.trainer.max_epochs = N``, ``run.fit()`` for more epochs. ``device`` (``cpu``,
+    ``cuda``, ...) replaces the device the run was trained on. Raises
     :class:`CheckpointError` (one line naming the file) for a missing, damaged or
     mismatched checkpoint.
     """
@@ -302,6 +303,8 @@ def load_run(run_dir: str | Path, plugins: Plugins | None = None) -> SavedRun:
 
     run_dir = Path(run_dir)
     config, state = read_run(run_dir)
+    if device is not None:
+        config = config.with_flags(device=device)
     run = build(config, plugins)
     trainer = run.trainer
     trainer.setup(run.model, run.dataset, run.loss, run.optimizer)

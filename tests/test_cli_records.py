@@ -211,12 +211,13 @@ def test_evaluate_a_saved_run(invoke, tmp_path: Path) -> None:
         f"train: loss {last['loss']:f}, mse {last['mse']:f}",
         f"test: loss {last['test_loss']:f}, mse {last['test_mse']:f}",
     ]
-    data = json.loads(invoke("evaluate", str(run_dir), "--json", "--metric", "mae").stdout)
+    data = json.loads(invoke("evaluate", str(run_dir), "--json", "--metric", "mae", "--device", "cpu").stdout)
     assert data["epoch"] == 3 and set(data["splits"]) == {"train", "test"}
     assert data["splits"]["test"]["loss"] == last["test_loss"] and data["splits"]["train"]["mse"] == last["mse"]
     assert "mae" in data["splits"]["train"]
     one_line_error(invoke("evaluate", str(tmp_path / "nothing")), "no such directory")
     one_line_error(invoke("evaluate", str(run_dir), "--metric", "nope"), "unknown metric 'nope'")
+    one_line_error(invoke("evaluate", str(run_dir), "--device", "tpu"), "unknown device 'tpu'")
     (run_dir / "checkpoint.pt").unlink()
     (run_dir / "metrics.jsonl").write_text("")
     one_line_error(invoke("evaluate", str(run_dir)), "no finished epoch", "nothing to evaluate")

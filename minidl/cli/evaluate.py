@@ -16,9 +16,11 @@ from minidl.plugins import Plugins
 @click.argument("run_dir", metavar="RUN_DIR")
 @click.option("--metric", "metrics", multiple=True, type=ComponentName("metric"),
               help="Also compute this metric, beside the run's own (repeatable).")
+@click.option("--device", help="cpu, cuda, cuda:N or auto (default: the run's own).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: the epoch and each split's values.")
 @click.pass_obj
-def evaluate_command(plugins: Plugins, run_dir: str, metrics: tuple[str, ...], as_json: bool) -> None:
+def evaluate_command(plugins: Plugins, run_dir: str, metrics: tuple[str, ...], device: str | None,
+                     as_json: bool) -> None:
     """Loss and metrics of a run saved by `minidl train --out RUN_DIR`, on each split.
 
     \b
@@ -27,7 +29,7 @@ def evaluate_command(plugins: Plugins, run_dir: str, metrics: tuple[str, ...], a
     """
     from minidl.records import load_run
 
-    run = load_run(run_dir, plugins)
+    run = load_run(run_dir, plugins, device=device)
     if run.state is None:
         raise MinidlError(f"the run in {run_dir!r} has no finished epoch (no checkpoint.pt): nothing to evaluate")
     for name in metrics:
