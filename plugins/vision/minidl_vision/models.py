@@ -124,7 +124,8 @@ def vgg(shape: Shape, num_outputs: int, num_convs: Sequence[int], channels: Sequ
         raise OptionError(f"{label('vgg')}: ratio={ratio} leaves a layer without units "
                           f"(channels {list(channels)}, fc_hidden_units {fc_hidden_units})")
     conv_arch = list(zip(num_convs, [shape[0], *small[:-1]], small))  # the book's (num_convs, in, out)
-    blocks = OrderedDict((f"vgg_block_{i + 1}", L.vgg_block(*arch)) for i, arch in enumerate(conv_arch))
+    blocks: OrderedDict[str, nn.Module] = OrderedDict(
+        (f"vgg_block_{i + 1}", L.vgg_block(*arch)) for i, arch in enumerate(conv_arch))
     fc_features = _features("vgg", nn.Sequential(blocks), shape)  # 512*7*7 // ratio for 224x224
     hidden = fc_hidden_units // ratio
     blocks["fc"] = nn.Sequential(L.FlattenLayer(),

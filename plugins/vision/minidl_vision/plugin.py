@@ -10,6 +10,7 @@ Factories import torch only when called, so ``minidl list`` stays instant.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from minidl.hookspecs import Register, hookimpl
@@ -170,8 +171,10 @@ def densenet(num_channels: Size = 64, growth_rate: Size = 32,
                  num_channels, growth_rate, num_convs_in_dense_blocks)
 
 
-MODELS = {"lenet": lenet, "alexnet": alexnet, "vgg": vgg, "nin": nin, "googlenet": googlenet,
-          "lenet-bn": lenet_bn, "resnet18": resnet18, "densenet": densenet}
+MODELS: dict[str, Callable[..., Any]] = {
+    "lenet": lenet, "alexnet": alexnet, "vgg": vgg, "nin": nin, "googlenet": googlenet,
+    "lenet-bn": lenet_bn, "resnet18": resnet18, "densenet": densenet,
+}
 for _factory in MODELS.values():
     _factory.output_kind = "logits"  # type: ignore[attr-defined]  # read by the compatibility check
 

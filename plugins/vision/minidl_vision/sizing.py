@@ -47,9 +47,9 @@ def image_shape(component: str, num_inputs: int | None, in_channels: int | None,
         return channels, side, side
     candidates = [in_channels] if in_channels else [1, 3]
     for channels in candidates:
-        side = input_size or _square_side(num_inputs / channels)
-        if side and channels * side * side == num_inputs:
-            return channels, side, side
+        found = input_size or _square_side(num_inputs / channels)
+        if found and channels * found * found == num_inputs:
+            return channels, found, found
     given = ", ".join(f"{k}={v}" for k, v in (("in_channels", in_channels), ("input_size", input_size)) if v)
     raise OptionError(f"{component}: the dataset's {num_inputs} inputs per example are not "
                       f"{'square images with ' + given if given else 'square images with 1 or 3 channels'}; "
