@@ -339,3 +339,30 @@ def test_train_ch3_needs_params_and_lr_without_optimizer():
     loader = DataLoader(TensorDataset(torch.zeros(2, 2), torch.zeros(2, dtype=torch.long)))
     with pytest.raises(MinidlError, match="needs params and lr"):
         d2l.train_ch3(lambda X: X, loader, loader, d2l.cross_entropy, 1, 1)
+
+
+@pytest.mark.slow  # 7,000 generated images and two epochs
+def test_the_books_section_3_6_runs_offline_unchanged(monkeypatch, capsys):
+    """$MINIDL_DATA=shapes: the book's own 3.6 code, only its import line changed."""
+    monkeypatch.setenv("MINIDL_DATA", "shapes")
+    torch.manual_seed(0)
+    batch_size = 256
+    train_iter, test_iter = d2l.load_data_fashion_mnist(batch_size)
+    num_inputs, num_outputs = 784, 10
+    W = torch.tensor(np.random.normal(0, 0.01, (num_inputs, num_outputs)), dtype=torch.float)
+    b = torch.zeros(num_outputs, dtype=torch.float)
+    W.requires_grad_(requires_grad=True)
+    b.requires_grad_(requires_grad=True)
+
+    def net(X):
+        return d2l.softmax(torch.mm(X.view((-1, num_inputs)), W) + b)
+
+    num_epochs, lr = 2, 0.1
+    d2l.train_ch3(net, train_iter, test_iter, d2l.cross_entropy, num_epochs, batch_size, [W, b], lr)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(BOOK_LINE.match(line) for line in lines)
+    assert float(BOOK_LINE.match(lines[-1]).group(4)) > 0.5
+    _, y = next(iter(test_iter))
+    true_labels = d2l.get_fashion_mnist_labels(y.numpy())
+    assert set(true_labels) <= {"hline", "vline", "diagonal", "antidiagonal", "plus",
+                                "x-cross", "square", "circle", "disk", "triangle"}
