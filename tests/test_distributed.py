@@ -369,6 +369,30 @@ def test_debug_is_asked_by_the_flag_before_the_subcommand_or_the_variable(monkey
     assert distributed.debug_requested(["train"])
 
 
+def test_the_rank_named_is_the_one_that_failed_of_its_own_accord() -> None:
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
+    def failure(rank: int, timestamp: int, exitcode: int = 1) -> ProcessFailure:
+        found = ProcessFailure(local_rank=rank, pid=100 + rank, exitcode=exitcode, error_file="/nonexistent")
+        found.timestamp = timestamp  # no error file: torch's placeholder message
+        return found
+
+    error = ChildFailedError("minidl", {0: failure(0, 1), 1: failure(1, 2)})
+    stderr = {0: "[rank0]: Traceback (most recent call last):\n[rank0]: RuntimeError: [pair.cc:553] Connection "
+                 "reset by peer [127.0.0.1]:585\n",
+              1: "Traceback (most recent call last):\n  File ...\nAttributeError: module 'tomllib' has no "
+                 "attribute 'loads'\n"}
+    code, message = distributed.describe_failure(error, stderr)
+    assert (code, message) == (1, "rank 1 failed (exit code 1): AttributeError: module 'tomllib' has no attribute "
+                                  "'loads'; the job stopped the other ranks (0)")
+    stderr[1] = "Warning: something\nError: callback 'x' from plugin 'y' raised ValueError: no\n"
+    assert distributed.describe_failure(error, stderr)[1].startswith(
+        "rank 1 failed (exit code 1): callback 'x' from plugin 'y' raised ValueError: no;")
+    code, message = distributed.describe_failure(error, {})  # nothing known but the exit codes
+    assert message == "rank 0 failed (exit code 1); the job stopped the other ranks (1)"
+    assert "To enable traceback" not in message
+
+
 # -- the working directory is never on a worker's path (issue 14.1) ---------------------------
 PLANTED_MODULE = "import pathlib; pathlib.Path(__file__).with_name('PWNED-' + __name__).write_text('ran')\n"
 

@@ -47,6 +47,8 @@ def check_nproc(nproc: object) -> int:
 PEER_LOST = re.compile(r"Connection (reset|closed) by peer|Broken pipe|NCCL communicator was aborted"
                        r"|Socket Timeout|timed out|Timeout", re.IGNORECASE)
 DEBUG_VAR = "MINIDL_DEBUG"
+#: What torch reports for a rank that left no error file.
+PLACEHOLDERS = ("<N/A>", "<NONE>", "To enable traceback see")
 
 
 def _failure_text(failure: ProcessFailure) -> str:
@@ -54,7 +56,9 @@ def _failure_text(failure: ProcessFailure) -> str:
     if isinstance(message, dict):
         message = message.get("message", "")
     text = str(message).strip()
-    return "" if not text or "<N/A>" in text else text.splitlines()[-1]
+    if not text or any(placeholder in text for placeholder in PLACEHOLDERS):
+        return ""  # no error file: torch's placeholder, never the rank's own error
+    return text.splitlines()[-1]
 
 
 def _own_error(stderr: str, errors_only: bool = False) -> str:
