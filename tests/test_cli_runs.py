@@ -249,7 +249,7 @@ def test_a_killed_run_is_shown_killed_not_running(root: Path) -> None:
 @pytest.mark.slow
 def test_two_trains_at_once_lose_nothing(root: Path) -> None:
     """Real processes writing one index together (WAL, busy timeout, one transaction per write)."""
-    processes = [subprocess.Popen([MINIDL, "train", "--epochs", "30", "--set", "dataset.num_examples=2000",
+    processes = [subprocess.Popen([MINIDL, "train", "--epochs", "30", "--set", "dataset.num_examples=200",
                                    "--out", str(root / name), "-q"], env=_env(root), stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True) for name in ("a", "b", "c")]
     for process in processes:

@@ -236,3 +236,31 @@ def test_recording_adds_no_per_step_work_and_writes_a_few_times(root: Path, monk
     monkeypatch.setattr(tracking, "PROGRESS_EVERY_S", 0.0)
     train("--out", str(root / "watched"), "--epochs", "3")
     assert writes == ["put_run", "update_run", "update_run", "update_run", "put_run"]
+
+
+WRITER = """
+import sys
+from minidl.experiments.index import RunIndex
+name, count = sys.argv[1], int(sys.argv[2])
+for number in range(count):
+    with RunIndex.open() as index:  # a fresh connection each time, as each train process has
+        index.put_run({"id": f"{name}{number:04d}", "dir": f"/{name}/{number}", "status": "running"})
+        index.update_run(f"{name}{number:04d}", {"status": "finished", "epochs_done": number})
+"""
+
+
+@pytest.mark.slow
+def test_processes_writing_at_once_lose_nothing(root: Path) -> None:
+    """WAL, a busy timeout and one BEGIN IMMEDIATE transaction per write: no write is lost or refused."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MINIDL_RUNS": str(root)}
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, name, "400"], env=env, stderr=subprocess.PIPE,
+                                text=True) for name in ("a", "b", "c", "d")]
+    for writer in writers:
+        assert writer.wait(timeout=300) == 0, writer.stderr.read() if writer.stderr else ""
+    with RunIndex.open() as index:
+        rows = index.runs(columns=["id", "status", "epochs_done"])
+    assert len(rows) == 1600 and all(row["status"] == "finished" for row in rows)
