@@ -8,6 +8,7 @@ from pathlib import Path
 import matplotlib
 import pytest
 import torch
+from minidl_optim.recorder import LossRecorder
 
 from minidl.d2l.optimization import (
     get_data_ch7,
@@ -16,7 +17,6 @@ from minidl.d2l.optimization import (
     train_ch7,
     train_pytorch_ch7,
 )
-from minidl_optim.recorder import LossRecorder
 
 matplotlib.use("Agg")
 BOOK_LINE = re.compile(r"^loss: (\d+\.\d{6}), (\d+\.\d{6}) sec per epoch$")
