@@ -68,6 +68,9 @@ def test_put_update_query_and_one_run_per_directory(root: Path) -> None:
             index.runs(where=["colour=red"])
         with pytest.raises(MinidlError, match="expected KEY=VALUE"):
             index.runs(where=["lr"])
+        for bad in ("optimizer.lr') --", "loss; DROP TABLE runs", "best.x'"):  # never into the SQL
+            with pytest.raises(MinidlError, match="cannot"):
+                index.runs(sort=bad)
 
 
 @pytest.mark.parametrize("content, reason", [(b"not a database at all" * 100, "unreadable"),
