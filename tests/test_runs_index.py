@@ -102,6 +102,20 @@ def test_a_newer_schema_is_refused_not_rebuilt(root: Path) -> None:
     assert caught.value.reason == "newer" and (root / DB_NAME).exists()
 
 
+def test_an_index_of_schema_1_gains_the_later_columns(root: Path) -> None:
+    root.mkdir()
+    db = sqlite3.connect(root / DB_NAME)
+    db.execute("PRAGMA journal_mode = WAL")
+    old = "\n".join(line for line in SCHEMA.splitlines() if not line.startswith("    host TEXT, pid INTEGER"))
+    assert "pid" not in old.split("CREATE INDEX")[0]
+    db.executescript(old + f"PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 1;")
+    db.close()
+    with RunIndex.open() as index:
+        index.put_run(row("aaaa1111", "/x/a", host="here", pid=1))
+        assert index.runs(columns=["host", "pid"]) == [{"host": "here", "pid": 1}]
+    assert sqlite3.connect(root / DB_NAME).execute("PRAGMA user_version").fetchone()[0] == 2
+
+
 def test_missing_index_for_reading(root: Path) -> None:
     with pytest.raises(RunIndexError, match="no run index") as caught:
         RunIndex.open(create=False)

@@ -24,7 +24,9 @@ RUNS_ENV = "MINIDL_RUNS"  # the runs root when --runs-root is not given
 DEFAULT_ROOT = "runs"
 DB_NAME = "minidl.db"
 APPLICATION_ID = 0x6D646C69  # "mdli" in the file header: tells a minidl index from another database
-SCHEMA_VERSION = 1  # PRAGMA user_version
+SCHEMA_VERSION = 2  # PRAGMA user_version
+#: Columns each schema version added to ``runs``: an older index gains them when opened.
+ADDED_COLUMNS = {2: ("host TEXT", "pid INTEGER")}
 BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another process's transaction
 
 #: The schema, as documented in the README (``sqlite3 runs/minidl.db .schema``).
@@ -152,6 +154,8 @@ class RunIndex:
                         self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             kind = self._kind()
+            if kind == "minidl" and self._version() < SCHEMA_VERSION:
+                self._upgrade()
         if kind == "foreign":
             raise RunIndexError(
                 f"run index {str(self.path)!r} is another program's SQLite database, not a minidl run index; "
@@ -160,6 +164,15 @@ class RunIndex:
         if kind == "newer":
             raise RunIndexError(f"run index {str(self.path)!r} was written by a newer minidl (schema "
                                 f"{self._version()}, this one reads {SCHEMA_VERSION}); upgrade minidl", "newer")
+
+    def _upgrade(self) -> None:
+        """Add the columns of the later schema versions (once: the version is checked inside)."""
+        with self.transaction():
+            version = self._version()
+            for added in range(version + 1, SCHEMA_VERSION + 1):
+                for column in ADDED_COLUMNS.get(added, ()):
+                    self._db.execute(f"ALTER TABLE runs ADD COLUMN {column}")
+            self._db.execute(f"PRAGMA user_version = {max(version, SCHEMA_VERSION)}")
 
     def _kind(self) -> str:
         app = self._db.execute("PRAGMA application_id").fetchone()[0]

@@ -37,7 +37,8 @@ def key_expression(key: str, option: str) -> str:
     if key in WHERE_COLUMNS:
         return key
     parts = key.split(".")
-    if re.fullmatch(r"[\w.\-]+", key) and len(parts) >= 2 and all(parts) and parts[0] in (*CONFIG_KINDS, "final", "best"):
+    if re.fullmatch(r"[\w.\-]+", key) and len(parts) >= 2 and all(parts) \
+            and parts[0] in (*CONFIG_KINDS, "final", "best"):
         column = parts[0] if parts[0] in ("final", "best") else "config"
         path = parts[1:] if column != "config" else parts
         return f"json_extract({column}, '$" + "".join(f'."{part}"' for part in path) + "')"
