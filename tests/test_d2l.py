@@ -227,6 +227,29 @@ def test_without_the_plugin_the_helper_names_the_distribution(monkeypatch, call,
     assert "\n" not in str(info.value)
 
 
+WITHOUT_PLUGINS = """
+import sys
+for blocked in ("minidl_classify", "minidl_optim", "minidl_concise", "minidl_vision", "minidl_sequence"):
+    sys.modules[blocked] = None  # as if not installed
+import minidl.d2l as d2l
+X, y = d2l.synthetic_data([2.0, -3.4], 4.2, 10)
+assert d2l.squared_loss(d2l.linreg(X, torch.zeros(2, 1), torch.zeros(1)), y).shape == (10, 1)
+try:
+    d2l.load_data_fashion_mnist(256)
+except ImportError as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.slow  # a fresh interpreter imports torch
+def test_import_works_without_the_first_party_plugins():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINIDL_")}
+    result = subprocess.run([sys.executable, "-c", "import torch\n" + WITHOUT_PLUGINS], capture_output=True,
+                            text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("pip install ./plugins/classify")
+
+
 def test_a_broken_plugin_is_not_reported_as_missing(monkeypatch):
     import importlib
 
