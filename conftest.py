@@ -13,6 +13,12 @@ os.environ.setdefault("MPLBACKEND", "Agg")  # tests never open a window
 pytest_plugins = ["minidl.testing.fixtures"]
 
 
+@pytest.fixture(autouse=True)
+def _own_runs_root(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test records its runs in its own index, never in the checkout's ``runs/minidl.db``."""
+    monkeypatch.setenv("MINIDL_RUNS", str(tmp_path_factory.mktemp("runs-root")))
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Add ``--runslow``."""
     parser.addoption("--runslow", action="store_true", help="also run tests marked slow")
