@@ -34,7 +34,15 @@ if TYPE_CHECKING:
     from minidl.plugins import Plugins
 
 DEFAULT_BATCH_SIZE = 10  # the notebook's
-EVAL_CHUNK = 65_536  # examples per forward pass when evaluating a whole split
+EVAL_CHUNK = 65_536  # at most this many examples per forward pass when evaluating a whole split
+EVAL_CHUNK_BYTES = 64 * 2**20  # and at most this much input per pass: a CNN's activations are a multiple of it
+
+
+def eval_chunk(X: torch.Tensor) -> int:
+    """Examples per forward pass over ``X`` when evaluating or predicting: many small
+    examples at once (no Python loop over 1,000,000 rows), few large images (bounded memory)."""
+    per_example = max(1, X[:1].numel() * X.element_size())  # bytes of one example
+    return max(1, min(EVAL_CHUNK, EVAL_CHUNK_BYTES // per_example))
 
 
 class History:
@@ -321,18 +329,20 @@ class Trainer:
         return record
 
     def predict(self, model: Model | None, data: Any, *, split: str | None = None,
-                batch_size: int = EVAL_CHUNK) -> torch.Tensor:
+                batch_size: int | None = None) -> torch.Tensor:
         """The model's outputs for ``data``, batched, in eval mode, without gradients.
 
         ``model`` None means the model this trainer fitted (or :func:`minidl.load_run`
         loaded). ``data`` is a tensor of examples (batch first) or a dataset: its
         ``split``, by default ``test`` when it has one, else ``train``. The outputs come
         back on ``data``'s device, in its order; the model's mode is restored.
+        ``batch_size`` defaults to :func:`eval_chunk`'s choice.
         """
         import torch
 
         model = self._model_to_predict(model)
         X = self._examples(data, split)
+        batch_size = eval_chunk(X) if batch_size is None else batch_size
         check_hyperparameters(0, batch_size)
         param = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
         device = param.device if param is not None else getattr(self, "device", X.device)
@@ -370,8 +380,9 @@ class Trainer:
         sums = dict.fromkeys(["loss", *self.metrics], 0.0)
         # a metric that is a function of a mean (perplexity) is averaged through that mean
         means = {name: getattr(metric, "chunk_mean", metric) for name, metric in self.metrics.items()}
-        for start in range(0, n, EVAL_CHUNK):  # in chunks: no full-size temporaries
-            X_chunk, y_chunk = X[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
+        chunk = eval_chunk(X)
+        for start in range(0, n, chunk):  # in chunks: no full-size temporaries
+            X_chunk, y_chunk = X[start : start + chunk], y[start : start + chunk]
             y_hat = self.model(X_chunk)  # a stateful model starts each chunk from a fresh state
             weight = len(X_chunk) / n
             sums["loss"] += self.loss(y_hat, y_chunk).mean().item() * weight
