@@ -480,3 +480,16 @@ def test_help_lists_the_commands_of_a_named_plugin(invoke, tmp_path: Path) -> No
     path.write_text(LOCAL_PLUGIN)
     assert "hello" in invoke("-p", str(path), "--help").stdout
     assert "hello" not in invoke("--help").stdout
+
+
+@pytest.mark.parametrize("command", [["plot"], ["runs", "plot"]])
+def test_a_file_that_cannot_be_written_exits_1_not_2(invoke, tmp_path: Path, command: list[str]) -> None:
+    """A write failure (a full disk, a folder that is a file) is not a usage error: exit 1, as train's."""
+    run_dir = tmp_path / "run"
+    assert invoke("train", "--epochs", "1", "--out", str(run_dir), "-q").exit_code == 0
+    (tmp_path / "file").write_text("not a folder")
+    picture = tmp_path / "file" / "loss.png"
+    target = [str(run_dir)] if command == ["plot"] else [json.loads((run_dir / "run.json").read_text())["id"]]
+    result = invoke(*command, *target, "-o", str(picture))
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert result.stderr == f"Error: cannot write picture '{picture}': Not a directory\n"

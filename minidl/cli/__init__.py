@@ -3,7 +3,8 @@
 Built by :func:`create_cli` (no plugin is loaded at import time). Plugins named with
 ``-p`` are loaded before the command runs, so their components and subcommands are
 there; installed plugins that fail are named in one warning line each. Errors in what
-the user typed end with one ``Error:`` line on stderr and exit code 2.
+the user typed end with one ``Error:`` line on stderr and exit code 2; a file that cannot
+be written (:class:`minidl.checkpoint.WriteError`: a full disk, a read-only folder), exit code 1.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import click
 
 from minidl import __version__
+from minidl.checkpoint import WriteError
 from minidl.cli.evaluate import evaluate_command
 from minidl.cli.inspect import list_command, plugins_command, show_command
 from minidl.cli.plot import plot_command
@@ -57,6 +59,8 @@ class MinidlGroup(click.Group):
             result = 0
         except click.UsageError as exc:
             _fail(exc.format_message(), 2)
+        except WriteError as exc:  # a full disk, a read-only folder: not a usage error
+            _fail(str(exc), 1)
         except MinidlError as exc:
             _fail(str(exc), 2)
         except DivergedError as exc:
