@@ -15,6 +15,7 @@ from minidl.cli.runs import current_runs_root, print_runs, runs_root_option
 from minidl.cli.train import train_command
 from minidl.errors import DivergedError, MinidlError
 from minidl.plugins import Plugins
+from minidl.signals import sigterm_interrupts
 
 #: The options of `minidl train` that a sweep takes too: they set what every point shares.
 TRAIN_OPTIONS = ("config_path", "dataset", "model", "loss", "optimizer", "epochs", "batch_size", "lr", "seed",
@@ -59,7 +60,7 @@ def sweep_command(plugins: Plugins, grid: tuple[str, ...], out: str | None, resu
         directory, spec, points = _new(plugins, grid, out, sampler, trials, sweep_seed, train_flags, root)
     with RunIndex.open(root) as index:  # a broken index fails here, before anything trains
         _record_sweep(index, directory, spec)
-    with sweep.locked(directory), sweep.sigterm_interrupts():
+    with sweep.locked(directory), sigterm_interrupts():
         failed = _run(plugins, directory, spec, points, processes, root)
     with RunIndex.open(root) as index:
         click.echo("")
@@ -150,7 +151,7 @@ def _run(plugins: Plugins, directory: Path, spec: dict[str, Any], points: list[A
 
 def _in_process(plugins: Plugins) -> Any:
     """Run `minidl train ARGS` in this process: (exit code, what it printed or the error)."""
-    from minidl.experiments.tracking import Terminated
+    from minidl.signals import Terminated
 
     def execute(args: list[str]) -> tuple[int, str]:
         buffer, argv = io.StringIO(), sys.argv

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -16,6 +15,7 @@ from minidl.cli.runs import current_runs_root, runs_root_option
 from minidl.errors import ComponentFailedError, DivergedError, MinidlError
 from minidl.hookspecs import hookimpl
 from minidl.plugins import Plugins
+from minidl.signals import sigterm_interrupts
 
 if TYPE_CHECKING:
     from minidl.config import RunConfig
@@ -191,7 +191,7 @@ def _fit(run: Any, resume: dict[str, Any] | None, recorder: Any, *, progress: bo
     if bar is not None:
         run.trainer.callbacks.append(bar)
     try:
-        with _sigterm_interrupts(), (tracker.recording() if tracker is not None else contextlib.nullcontext()):
+        with sigterm_interrupts(), (tracker.recording() if tracker is not None else contextlib.nullcontext()):
             return run.fit(resume=resume)
     except KeyboardInterrupt as exc:
         code = getattr(exc, "exit_code", 130)  # 143 for SIGTERM
@@ -214,27 +214,6 @@ def _fit(run: Any, resume: dict[str, Any] | None, recorder: Any, *, progress: bo
 
 def _saved_note(recorder: Any) -> str:
     return recorder.saved_note() if recorder is not None else "nothing saved (use --out DIR)"
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (Slurm, Kubernetes, ``timeout``) interrupts training as Ctrl-C does, exit 143."""
-    import signal
-    import threading
-
-    from minidl.experiments.tracking import Terminated
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise Terminated()
-
-    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def summary_lines(run: Any) -> list[str]:

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,7 +26,7 @@ from typing import IO, Any
 
 from minidl.errors import MinidlError
 from minidl.experiments.rundir import RUN_FILE, SWEEP_FILE, now, read_json
-from minidl.experiments.tracking import Terminated
+from minidl.signals import Terminated
 
 BASE_FILE = "sweep.toml"  # the configuration every point starts from
 LOCK_FILE = ".sweep.lock"  # held while a process runs the sweep
@@ -169,23 +168,6 @@ def locked(directory: Path) -> Iterator[None]:
             raise MinidlError(f"the sweep in {str(directory)!r} is being run by another process; "
                               "wait for it, or stop it and resume") from None
         yield
-
-
-@contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """While inside, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def run_in_turn(todo: Sequence[Job], execute: Callable[[list[str]], tuple[int, str]], report: Report) -> None:

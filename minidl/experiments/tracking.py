@@ -6,12 +6,11 @@ at an epoch's end at most every :data:`PROGRESS_EVERY_S` seconds, and at the end
 Nothing runs per step. :meth:`IndexTracker.recording` wraps ``fit`` and records the
 status: finished, diverged, interrupted (Ctrl-C or SIGTERM) or failed, in ``run.json``
 first (the source of truth), then in the index. ``minidl train`` turns SIGTERM into
-:class:`Terminated` while it trains.
+:class:`minidl.signals.Terminated` while it trains.
 """
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from minidl.errors import DivergedError, MinidlError
 from minidl.experiments.index import RunIndex, reindex_hint
 from minidl.experiments.rundir import metric_fields, now, run_row
 from minidl.hookspecs import hookimpl
+from minidl.signals import Terminated
 
 if TYPE_CHECKING:
     from minidl.records import RunRecorder
@@ -30,13 +30,6 @@ if TYPE_CHECKING:
     from minidl.trainer import Trainer
 
 PROGRESS_EVERY_S = 5.0  # the least time between two progress writes at epoch ends
-SIGTERM_EXIT = 128 + signal.SIGTERM  # the shell's code for a run ended by SIGTERM
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM arrived while training: handled as Ctrl-C is, with exit code :data:`SIGTERM_EXIT`."""
-
-    exit_code = SIGTERM_EXIT
 
 
 class IndexTracker:
