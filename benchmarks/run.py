@@ -21,7 +21,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import cnn
+from benchmarks import cnn, rnn
 from benchmarks import loops as L
 from benchmarks.memory import MEMORY_STEPS, TooBigError, check_fits, measure_peak
 from benchmarks.reference_loops import notebook_loop
@@ -36,7 +36,7 @@ from benchmarks.report import (
 from benchmarks.timing import LossMismatchError, Workload, check_losses, make_data, measure, paired_ratio
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-SECTIONS = ("notebook", "wide-10", "wide-4096", "lenet", "memory", "startup")
+SECTIONS = ("notebook", "wide-10", "wide-4096", "lenet", "gru", "memory", "startup")
 
 LABELS = {
     "notebook": "the notebook's loop (Python index lists, autograd, manual sgd)",
@@ -75,6 +75,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--memory-batch", type=int, default=4096, help="batch size of the memory runs")
     p.add_argument("--lenet-batches", type=int,
                    help="batches of 256 images per epoch in the LeNet row (default 20, --quick 4)")
+    p.add_argument("--gru-chars", type=int,
+                   help="characters of the lyrics in the GRU row (default 10,000, the book's; --quick 2,400)")
     p.add_argument("--loops", help=f"comma-separated subset of: {', '.join(LABELS)} (bare is always run)")
     p.add_argument("--skip", default="", help=f"comma-separated sections to skip: {', '.join(SECTIONS)}")
     p.add_argument("--no-lightning", action="store_true", help="leave Lightning out even if installed")
@@ -87,7 +89,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     quick = args.quick
     defaults = {"repeats": 3 if quick else 7, "examples": 20_480 if quick else 1_000_000,
                 "features": 20 if quick else 100, "steps": 250 if quick else 3000,
-                "memory_examples": 200_000 if quick else 10_000_000, "lenet_batches": 4 if quick else 20}
+                "memory_examples": 200_000 if quick else 10_000_000, "lenet_batches": 4 if quick else 20,
+                "gru_chars": 2_400 if quick else 10_000}
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -99,6 +102,8 @@ def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     for name in ("repeats", "examples", "features", "steps", "memory_examples", "memory_batch", "lenet_batches"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.gru_chars < rnn.BATCH * (rnn.NUM_STEPS + 1):
+        p.error(f"--gru-chars must be >= {rnn.BATCH * (rnn.NUM_STEPS + 1)} (one batch), got {args.gru_chars}")
     unknown = set(filter(None, args.skip.split(","))) - set(SECTIONS)
     if unknown:
         p.error(f"unknown section(s) {', '.join(sorted(unknown))} in --skip; accepted: {', '.join(SECTIONS)}")
@@ -206,6 +211,9 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> str:
     targets = timing_targets(results)
     if "lenet" not in skip:  # issue 10.6: LeNet, the Trainer against a bare loop and the book's train_ch5
         table, more = cnn.section(args)
+        sections, targets = sections + table, targets + more
+    if "gru" not in skip:  # issue 10.6: the char-level GRU, the Trainer against a bare loop
+        table, more = rnn.section(args)
         sections, targets = sections + table, targets + more
     if "memory" not in skip:
         table, more = memory_section(loops, args)

@@ -69,9 +69,8 @@ def test_conforms(data_env):
 # -- the corpus ----------------------------------------------------------------------------------
 def book_corpus(path):
     """The book's load_data_jay_lyrics, reading from ``path`` (its vocabulary order is the set's)."""
-    with zipfile.ZipFile(path) as zin:
-        with zin.open("jaychou_lyrics.txt") as f:
-            corpus_chars = f.read().decode("utf-8")
+    with zipfile.ZipFile(path) as zin, zin.open("jaychou_lyrics.txt") as f:
+        corpus_chars = f.read().decode("utf-8")
     corpus_chars = corpus_chars.replace("\n", " ").replace("\r", " ")
     corpus_chars = corpus_chars[0:10000]
     idx_to_char = list(set(corpus_chars))
@@ -274,7 +273,7 @@ def test_loss_is_the_books_mean_over_every_step(registry):
     outputs = y_hat.transpose(0, 1).reshape(-1, 10)  # the book: torch.cat(outputs, dim=0)
     y = torch.transpose(Y, 0, 1).contiguous().view(-1)
     torch.testing.assert_close(losses.mean(), torch.nn.CrossEntropyLoss()(outputs, y.long()))
-    with pytest.raises(MinidlError, match="needs scores .* got \\(4, 6, 10\\) and \\(4, 5\\)"):
+    with pytest.raises(MinidlError, match=r"needs scores .* got \(4, 6, 10\) and \(4, 5\)"):
         loss(y_hat, Y[:, :5])
 
 
