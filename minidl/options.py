@@ -254,12 +254,18 @@ def resolve_options(
 
 
 def _split_annotated(hint: Any) -> tuple[Any, tuple[Any, ...]]:
-    """``Annotated[T, *marks]`` (also inside ``| None``) as ``(T, marks)``."""
+    """``Annotated[T, *marks]`` (also inside ``| None``) as ``(T, marks)``; the marks of a
+    list's items, ``list[Annotated[T, *marks]]``, as ``(list[T], marks)``: a list's range
+    is checked on each item, whichever of the two spellings declares it."""
     if typing.get_origin(hint) is Annotated:
         return hint.__origin__, tuple(hint.__metadata__)
     inner, optional = _strip_optional(hint)
     if optional and typing.get_origin(inner) is Annotated:
         return inner.__origin__ | None, tuple(inner.__metadata__)
+    item = (typing.get_args(inner) or (None,))[0]
+    if typing.get_origin(inner) is list and typing.get_origin(item) is Annotated:
+        kind: Any = types.GenericAlias(list, (item.__origin__,))
+        return kind | None if optional else kind, tuple(item.__metadata__)
     return hint, ()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any, Literal
 
 import pytest
@@ -322,6 +323,34 @@ def test_range_text():
     assert RANGED["log_scale"].range_text == "nan/inf allowed"
     assert RANGED["true_w"].range_text == "finite"
     assert Option("name", str, "x").range_text == ""
+
+
+def ranged_lists(outer: Annotated[list[float], Ge(0), Lt(1)] = [0.9],  # noqa: B006
+                 items: list[Annotated[float, Ge(0), Lt(1)]] = [0.9],  # noqa: B006
+                 sizes: list[Annotated[int, Ge(1)]] | None = None) -> None:
+    """A list's range, declared on the list or on its items."""
+
+
+@pytest.mark.parametrize("name", ["outer", "items"])
+def test_a_list_range_is_checked_on_each_item_in_both_spellings(name):
+    option = {o.name: o for o in options_of(ranged_lists)}[name]
+    assert option.type == list[float] and option.constraints == (Ge(0), Lt(1))
+    assert option.range_text == ">= 0, < 1, finite"
+    assert option.parse("0.5, 0.999") == [0.5, 0.999]
+    for text, message in [("0.9,1", "must be < 1, got 1.0"), ("-0.1", "must be >= 0, got -0.1"),
+                          ("0.5,nan", "must be a finite number, got nan")]:
+        with pytest.raises(OptionError, match=f"^option '{name}' {re.escape(message)}$"):
+            option.parse(text)
+    with pytest.raises(OptionError, match=f"^option '{name}' must be < 1, got 1.0$"):
+        option.coerce([0.5, 1.0])
+
+
+def test_an_optional_list_of_ranged_items():
+    sizes = {o.name: o for o in options_of(ranged_lists)}["sizes"]
+    assert sizes.type_name == "list[int] | None" and sizes.range_text == ">= 1, <= 1000000000"
+    assert sizes.parse("none") is None and sizes.parse("[2, 3]") == [2, 3]
+    with pytest.raises(OptionError, match=r"^option 'sizes' must be >= 1, got 0$"):
+        sizes.parse("2,0")
 
 
 def test_resolve_options_names_the_component():
