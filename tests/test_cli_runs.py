@@ -257,3 +257,13 @@ def test_two_trains_at_once_lose_nothing(root: Path) -> None:
     runs = listed()
     assert sorted(run["dir"] for run in runs) == [str(root / name) for name in ("a", "b", "c")]
     assert all(run["status"] == "finished" and run["epochs_done"] == 30 for run in runs)
+
+
+def test_an_empty_id_and_a_sort_metric_no_run_has_are_refused(root: Path) -> None:
+    ok("train", *TINY, "--out", str(root / "a"))
+    for command in (["show", ""], ["diff", "", run_id(root / "a")], ["plot", " ", "-o", str(root / "x.png")]):
+        one_line_error(invoke("runs", *command), "empty run id")
+    one_line_error(invoke("runs", "list", "--sort", "test-loss"), "'test-loss'", "loss, test_loss", "optimizer.lr")
+    assert [run["id"] for run in listed("--sort", "test_loss")] == [run_id(root / "a")]
+    assert [run["id"] for run in listed("--sort", "best.loss")] == [run_id(root / "a")]  # a dotted key: as before
+    assert [run["id"] for run in listed("--sort", "lr")] == [run_id(root / "a")]

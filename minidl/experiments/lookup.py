@@ -19,6 +19,9 @@ def find_runs(index: RunIndex, texts: Sequence[str], columns: Sequence[str] = RU
 
 
 def _find(rows: Sequence[dict[str, Any]], text: str, root: Path) -> dict[str, Any]:
+    if not text.strip():  # would be a prefix of every id
+        raise MinidlError("empty run id: give a run id, a unique prefix of one, or the run's directory "
+                          "(see minidl runs list)")
     by_id = {row["id"]: row for row in rows}
     if text in by_id:
         return by_id[text]
