@@ -104,6 +104,18 @@ def read_text(path: Path) -> str:
         raise MinidlError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
+def text_bytes(path: str | os.PathLike[str] | None = None) -> int:
+    """The size of the corpus text in bytes (uncompressed), without reading it."""
+    found = locate(path)
+    if found.suffix != ".zip":
+        return found.stat().st_size
+    try:
+        with zipfile.ZipFile(found) as archive:
+            return sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return found.stat().st_size
+
+
 def read_corpus(path: str | os.PathLike[str] | None = None, num_chars: int = BOOK_NUM_CHARS, *,
                 hint: str = "") -> str:
     """The book's corpus: newlines (and carriage returns) as spaces, the first ``num_chars``

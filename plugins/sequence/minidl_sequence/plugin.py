@@ -47,7 +47,20 @@ def jay_lyrics(path: str | None = None, sampling: Literal["random", "consecutive
     return LyricsData(corpus, vocab, num_steps, sampling)
 
 
-jay_lyrics.estimate_bytes = lambda options: 8 * 4 * int(options["num_chars"])  # type: ignore[attr-defined]
+def _estimate_bytes(options: dict[str, Any]) -> int:
+    """About 64 bytes per character kept (the text, its indices as a list and a tensor); no
+    more characters than the file's bytes. A missing file estimates 0: building says where."""
+    from minidl.errors import MinidlError
+    from minidl_sequence.corpus import text_bytes
+
+    try:
+        size = text_bytes(options.get("path"))
+    except MinidlError:
+        return 0
+    return 64 * min(int(options["num_chars"]), size)
+
+
+jay_lyrics.estimate_bytes = _estimate_bytes  # type: ignore[attr-defined]
 
 
 def _vocab(num_outputs: int | None) -> int:

@@ -333,3 +333,12 @@ def test_a_changed_corpus_is_refused_on_resume(plugins, data_env):
     state["dataset"]["vocab"] = "abc"
     with pytest.raises(MinidlError, match="the corpus read now differs from the saved run's"):
         build(config("consecutive", epochs=2), plugins).fit(resume=state)
+
+
+def test_memory_estimate_follows_the_file_not_the_option(registry, lyrics):
+    estimate = registry.get("dataset", "jay-lyrics").factory.estimate_bytes
+    whole = estimate({"path": str(lyrics), "num_chars": 10**8})  # "all of it": no more than the file holds
+    assert 64 * 10_000 == estimate({"path": str(lyrics), "num_chars": 10_000}) < whole < 64 * 300_000
+    assert estimate({"path": str(lyrics.parent / "missing.zip"), "num_chars": 10}) == 0
+    data = registry.build("dataset", "jay-lyrics", {"path": str(lyrics), "num_chars": 10**8})
+    assert 60_000 < len(data.corpus) < 70_000  # the whole corpus, about 63,000 characters
