@@ -205,3 +205,16 @@ def test_an_interrupted_parallel_sweep_resumes_to_the_end(root: Path) -> None:
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("finished (resumed)") == 2 and result.stdout.count(": finished") == 3
+
+
+@pytest.mark.parametrize("name", ["../../escape", "/tmp/abs", "..", "", "a/b"])
+def test_a_spec_whose_point_leaves_the_sweep_directory_is_refused(root: Path, tmp_path: Path, name: str) -> None:
+    out = root / "s"
+    ok("sweep", "--grid", "optimizer.lr=0.01,0.1", *TINY, "--out", str(out))
+    spec = json.loads((out / "sweep.json").read_text())
+    spec["points"][1]["name"] = name
+    (out / "sweep.json").write_text(json.dumps(spec))
+    before = sorted(path.name for path in tmp_path.iterdir())
+    one_line_error(invoke("sweep", "--resume", str(out)), "sweep.json", "point 1", repr(name), "without '/'")
+    assert sorted(path.name for path in tmp_path.iterdir()) == before  # nothing trained outside
+    assert not Path("/tmp/abs").exists()

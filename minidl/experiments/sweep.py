@@ -106,6 +106,11 @@ def load(directory: Path) -> tuple[dict[str, Any], list[Point]]:
         spec["id"]
     except (KeyError, TypeError):
         raise MinidlError(f"{str(directory / SWEEP_FILE)!r} is not a sweep spec written by minidl sweep") from None
+    for point in points:  # a hand-edited or foreign spec: a point's run stays inside the sweep's directory
+        if point.name in ("", ".", "..") or "/" in point.name or os.sep in point.name or "\0" in point.name:
+            raise MinidlError(f"{str(directory / SWEEP_FILE)!r} names point {point.number} {point.name!r}, which is "
+                              "not a directory name inside the sweep; accepted: one name without '/' (such as "
+                              "003-lr=0.1)")
     return spec, points
 
 
