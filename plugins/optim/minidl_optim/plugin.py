@@ -8,12 +8,16 @@ imports torch: each factory imports it when called.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Annotated, Any
 
 from minidl.hookspecs import Register, hookimpl
+from minidl.options import Ge, Gt, Lt
+
+LearningRate = Annotated[float, Gt(0)]
+Rate = Annotated[float, Ge(0), Lt(1)]  # a momentum factor or a moving average's decay rate
 
 
-def momentum(params: Iterable[Any], lr: float = 0.02, momentum: float = 0.5) -> Any:
+def momentum(params: Iterable[Any], lr: LearningRate = 0.02, momentum: Rate = 0.5) -> Any:
     """Momentum from scratch (book 7.4): v = momentum * v + lr * g; p -= v.
 
     Args:
@@ -25,7 +29,7 @@ def momentum(params: Iterable[Any], lr: float = 0.02, momentum: float = 0.5) -> 
     return Momentum(params, lr=lr, momentum=momentum)
 
 
-def adagrad(params: Iterable[Any], lr: float = 0.1, eps: float = 1e-6) -> Any:
+def adagrad(params: Iterable[Any], lr: LearningRate = 0.1, eps: Annotated[float, Ge(0)] = 1e-6) -> Any:
     """AdaGrad from scratch (book 7.5): s += g * g; p -= lr * g / sqrt(s + eps).
 
     Args:
@@ -37,7 +41,8 @@ def adagrad(params: Iterable[Any], lr: float = 0.1, eps: float = 1e-6) -> Any:
     return Adagrad(params, lr=lr, eps=eps)
 
 
-def rmsprop(params: Iterable[Any], lr: float = 0.01, gamma: float = 0.9, eps: float = 1e-6) -> Any:
+def rmsprop(params: Iterable[Any], lr: LearningRate = 0.01, gamma: Rate = 0.9,
+            eps: Annotated[float, Ge(0)] = 1e-6) -> Any:
     """RMSProp from scratch (book 7.6): s = gamma*s + (1-gamma)*g*g; p -= lr * g / sqrt(s + eps).
 
     Args:
@@ -50,7 +55,8 @@ def rmsprop(params: Iterable[Any], lr: float = 0.01, gamma: float = 0.9, eps: fl
     return RMSProp(params, lr=lr, gamma=gamma, eps=eps)
 
 
-def adadelta(params: Iterable[Any], rho: float = 0.9, eps: float = 1e-5, lr: float = 1.0) -> Any:
+def adadelta(params: Iterable[Any], rho: Rate = 0.9, eps: Annotated[float, Gt(0)] = 1e-5,
+             lr: LearningRate = 1.0) -> Any:
     """AdaDelta from scratch (book 7.7): no learning rate, sqrt(delta + eps) takes its place.
 
     Args:
@@ -63,14 +69,14 @@ def adadelta(params: Iterable[Any], rho: float = 0.9, eps: float = 1e-5, lr: flo
     return AdaDelta(params, rho=rho, eps=eps, lr=lr)
 
 
-def adam(params: Iterable[Any], lr: float = 0.01,
-         betas: list[float] = [0.9, 0.999],  # noqa: B006 - never mutated; shown as the default
-         eps: float = 1e-6) -> Any:
+def adam(params: Iterable[Any], lr: LearningRate = 0.01,
+         betas: list[Rate] = [0.9, 0.999],  # noqa: B006 - never mutated; shown as the default
+         eps: Annotated[float, Ge(0)] = 1e-6) -> Any:
     """Adam from scratch (book 7.8): bias-corrected moving averages of g and g*g.
 
     Args:
         lr: learning rate
-        betas: decay rates [beta1, beta2] of the moving averages of g and g*g
+        betas: decay rates [beta1, beta2] of the moving averages of g and g*g, each in [0, 1)
         eps: added to the denominator's square root (the book's code uses 1e-6)
     """
     from minidl_optim.optimizers import Adam

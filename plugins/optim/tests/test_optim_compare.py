@@ -70,7 +70,8 @@ def test_a_diverging_optimizer_is_reported_and_the_rest_still_run(cli: click.Gro
 @pytest.mark.parametrize(("args", "words"), [
     (["--optimizer", "nope"], "unknown optimizer 'nope'"),
     (["--optimizer", "sgd", "--set", "optimizer.momentum=0.9"], "no optimizer among sgd has option 'momentum'"),
-    (["--optimizer", "momentum", "--set", "momentum.momentum=1.5"], "momentum must be in [0, 1)"),
+    (["--optimizer", "momentum", "--set", "momentum.momentum=1.5"],
+     "optimizer 'momentum': option 'momentum' must be < 1, got 1.5"),
     (["--optimizer", "sgd", "--optimizer", "sgd"], "optimizer 'sgd' is given twice"),
     (["--optimizer", "sgd", "--dataset", "airfoil", "--set", "dataset.path=/no/such.dat"],
      "airfoil data file '/no/such.dat' does not exist"),

@@ -147,16 +147,17 @@ def test_components_come_from_the_optim_entry_point(plugins: minidl.Plugins) -> 
     assert plugins.distribution("optim") == "minidl-optim"
 
 
-@pytest.mark.parametrize(("name", "options", "words"), [
-    ("momentum", {"momentum": 1.0}, "momentum must be in [0, 1), got 1.0"),
-    ("momentum", {"momentum": -0.1}, "momentum must be in [0, 1)"),
-    ("rmsprop", {"gamma": 1.5}, "gamma must be in [0, 1)"),
-    ("adadelta", {"rho": -1.0}, "rho must be in [0, 1)"),
-    ("adadelta", {"eps": 0.0}, "eps must be a finite number > 0"),
-    ("adagrad", {"eps": -1.0}, "eps must be a finite number >= 0"),
+@pytest.mark.parametrize(("name", "options", "words"), [  # the ranges the factories declare
+    ("momentum", {"momentum": 1.0}, "option 'momentum' must be < 1, got 1.0"),
+    ("momentum", {"momentum": -0.1}, "option 'momentum' must be >= 0, got -0.1"),
+    ("rmsprop", {"gamma": 1.5}, "option 'gamma' must be < 1, got 1.5"),
+    ("adadelta", {"rho": -1.0}, "option 'rho' must be >= 0, got -1.0"),
+    ("adadelta", {"eps": 0.0}, "option 'eps' must be > 0, got 0.0"),
+    ("adagrad", {"eps": -1.0}, "option 'eps' must be >= 0, got -1.0"),
     ("adam", {"betas": [0.9]}, "betas must be two numbers"),
-    ("adam", {"betas": [0.9, 1.0]}, "betas[1] must be in [0, 1)"),
-    ("adam", {"lr": -0.1}, "lr must be a finite number > 0"),
+    ("adam", {"betas": [0.9, 1.0]}, "option 'betas' must be < 1, got 1.0"),
+    ("adam", {"lr": -0.1}, "option 'lr' must be > 0, got -0.1"),
+    ("adam", {"eps": "nan"}, "option 'eps' must be a finite number, got nan"),
 ])
 def test_bad_hyperparameters_name_the_optimizer(plugins: minidl.Plugins, name: str, options: dict,
                                                 words: str) -> None:
