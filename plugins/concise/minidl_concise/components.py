@@ -18,12 +18,11 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoi
 
 
 def need_size(component: str, name: str, value: int | None) -> int:
-    """``value`` when it is a positive int; else an error naming the component."""
+    """``value`` when it is set (by the user, in the range the factory declares, or by the
+    dataset); ``None`` is an error naming the component and the option to set."""
     if value is None:
         raise OptionError(f"{component} needs option {name!r}: the dataset does not give it; "
                           f"set it, e.g. --set model.{name}=2")
-    if value < 1:
-        raise OptionError(f"{component}: {name} must be >= 1, got {value}")
     return value
 
 

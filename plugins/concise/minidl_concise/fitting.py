@@ -81,7 +81,7 @@ for _factory, _estimate in ((polynomial, _polynomial_bytes), (high_dim_linear, _
     _factory.estimate_bytes = _estimate  # type: ignore[attr-defined]
 
 
-def l2_penalty(lambd: float = 3.0) -> Any:
+def l2_penalty(lambd: Annotated[float, Ge(0)] = 3.0) -> Any:
     """Weight decay (3.12): adds lambd * w to the gradient of every weight before each step.
 
     That is the gradient of lambd/2 * ||w||^2 added to the mean loss, for weights only

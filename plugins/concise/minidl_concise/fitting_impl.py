@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,12 +10,6 @@ import torch
 from minidl.adapters import TensorData
 from minidl.errors import OptionError
 from minidl.hookspecs import hookimpl
-
-
-def _check_sizes(dataset: str, num_examples: int, num_test: int) -> None:
-    if num_examples < 1 or num_test < 0:
-        raise OptionError(f"dataset {dataset!r}: num_examples must be >= 1 and num_test >= 0, "
-                          f"got {num_examples} and {num_test}")
 
 
 def _split(X: torch.Tensor, y: torch.Tensor, num_examples: int) -> tuple[Any, Any, Any]:
@@ -34,10 +27,8 @@ class PolynomialData(TensorData):
 
     def __init__(self, num_examples: int, num_test: int, true_w: Sequence[float], true_b: float,
                  degree: int, noise_std: float) -> None:
-        _check_sizes("polynomial", num_examples, num_test)
-        if degree < 1 or not true_w:
-            raise OptionError(f"dataset 'polynomial': degree must be >= 1 and true_w non-empty, "
-                              f"got {degree} and {list(true_w)}")
+        if not true_w:  # the sizes, degree and noise_std: ranges the factory declares
+            raise OptionError(f"dataset 'polynomial': true_w must hold one or more coefficients, got {list(true_w)}")
         self.true_w, self.true_b = [float(v) for v in true_w], float(true_b)
         x = torch.randn((num_examples + num_test, 1))  # (n, 1)
         powers = torch.cat([x ** k for k in range(1, max(degree, len(true_w)) + 1)], dim=1)
@@ -55,9 +46,6 @@ class HighDimLinearData(TensorData):
 
     def __init__(self, num_examples: int, num_test: int, num_inputs: int, true_w: float, true_b: float,
                  noise_std: float) -> None:
-        _check_sizes("high-dim-linear", num_examples, num_test)
-        if num_inputs < 1:
-            raise OptionError(f"dataset 'high-dim-linear': num_inputs must be >= 1, got {num_inputs}")
         self.true_w, self.true_b = [float(true_w)] * num_inputs, float(true_b)
         X = torch.randn((num_examples + num_test, num_inputs))  # (n, d)
         y = X @ torch.full((num_inputs, 1), float(true_w)) + self.true_b  # (n, 1)
@@ -76,9 +64,7 @@ class L2Penalty:
     """
 
     def __init__(self, lambd: float) -> None:
-        if not (math.isfinite(lambd) and lambd >= 0):
-            raise OptionError(f"callback 'l2-penalty': lambd must be a finite number >= 0, got {lambd!r}")
-        self.lambd = lambd
+        self.lambd = lambd  # >= 0 and finite: the range the factory declares
 
     @hookimpl
     def on_before_optimizer_step(self, trainer: Any, epoch: int, step: int) -> None:

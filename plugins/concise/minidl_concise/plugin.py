@@ -11,14 +11,24 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from minidl.default_plugins.notebook import synthetic_linear
+from minidl.default_plugins.notebook import MAX_INPUTS, synthetic_linear
 from minidl.hookspecs import Register, hookimpl
+from minidl.options import Ge, Gt, Le, Lt
+
+#: The most outputs (classes, regression targets) and hidden units of one layer.
+MAX_WIDTH = 10**6
+Inputs = Annotated[int, Ge(1), Le(MAX_INPUTS)]
+Width = Annotated[int, Ge(1), Le(MAX_WIDTH)]
+LearningRate = Annotated[float, Gt(0)]
+Rate = Annotated[float, Ge(0), Lt(1)]  # a momentum factor or a moving average's decay rate
+NonNegative = Annotated[float, Ge(0)]  # eps, weight decay (torch accepts 0 for each)
+Betas = Annotated[list[float], Ge(0), Lt(1)]  # each beta in [0, 1); two of them (build_torch_optimizer)
 
 
 # -- models ------------------------------------------------------------------------------
-def linear(num_inputs: int | None = None, num_outputs: int | None = None) -> Any:
+def linear(num_inputs: Inputs | None = None, num_outputs: Width | None = None) -> Any:
     """nn.Linear after a Flatten (book 3.3, 3.7); weight from N(0, 0.01), bias 0.
 
     Args:
@@ -33,10 +43,10 @@ def linear(num_inputs: int | None = None, num_outputs: int | None = None) -> Any
 
 
 def mlp(
-    hidden: list[int] = [256],  # noqa: B006 - never mutated; shown as the default
+    hidden: list[Width] = [256],  # noqa: B006 - never mutated; shown as the default
     activation: Literal["relu", "sigmoid", "tanh"] = "relu",
-    num_inputs: int | None = None,
-    num_outputs: int | None = None,
+    num_inputs: Inputs | None = None,
+    num_outputs: Width | None = None,
 ) -> Any:
     """Multilayer perceptron (book 3.10): Flatten, hidden Linear layers, Linear; params N(0, 0.01).
 
@@ -49,8 +59,8 @@ def mlp(
     from minidl.errors import OptionError
     from minidl_concise.components import mlp_net, need_size
 
-    if not hidden or any(size < 1 for size in hidden):
-        raise OptionError(f"model 'mlp': hidden must list one or more sizes >= 1, got {hidden!r}")
+    if not hidden:  # each size's range is declared (Width)
+        raise OptionError(f"model 'mlp': hidden must list one or more sizes, got {hidden!r}")
     inputs = need_size("model 'mlp'", "num_inputs", num_inputs)
     outputs = need_size("model 'mlp'", "num_outputs", num_outputs)
     return mlp_net(inputs, outputs, hidden, activation)
@@ -101,8 +111,8 @@ def _torch(name: str, params: Iterable[Any], **options: Any) -> Any:
     return build_torch_optimizer(name, params, **options)
 
 
-def torch_sgd(params: Iterable[Any], lr: float = 0.03, momentum: float = 0.0, dampening: float = 0.0,
-              weight_decay: float = 0.0, nesterov: bool = False) -> Any:
+def torch_sgd(params: Iterable[Any], lr: LearningRate = 0.03, momentum: Rate = 0.0, dampening: Rate = 0.0,
+              weight_decay: NonNegative = 0.0, nesterov: bool = False) -> Any:
     """torch.optim.SGD: minibatch SGD, optionally with momentum (book 3.3, 7.4).
 
     Args:
@@ -116,14 +126,14 @@ def torch_sgd(params: Iterable[Any], lr: float = 0.03, momentum: float = 0.0, da
                   weight_decay=weight_decay, nesterov=nesterov)
 
 
-def torch_adam(params: Iterable[Any], lr: float = 0.001,
-               betas: list[float] = [0.9, 0.999],  # noqa: B006 - never mutated
-               eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> Any:
+def torch_adam(params: Iterable[Any], lr: LearningRate = 0.001,
+               betas: Betas = [0.9, 0.999],  # noqa: B006 - never mutated
+               eps: NonNegative = 1e-8, weight_decay: NonNegative = 0.0, amsgrad: bool = False) -> Any:
     """torch.optim.Adam (book 7.8).
 
     Args:
         lr: learning rate
-        betas: decay rates [beta1, beta2] of the gradient's and the squared gradient's moving averages
+        betas: decay rates [beta1, beta2] of the gradient's and the squared gradient's moving averages, each in [0, 1)
         eps: added to the denominator's square root
         weight_decay: L2 penalty coefficient
         amsgrad: use the AMSGrad variant
@@ -132,14 +142,14 @@ def torch_adam(params: Iterable[Any], lr: float = 0.001,
                   weight_decay=weight_decay, amsgrad=amsgrad)
 
 
-def torch_adamw(params: Iterable[Any], lr: float = 0.001,
-                betas: list[float] = [0.9, 0.999],  # noqa: B006 - never mutated
-                eps: float = 1e-8, weight_decay: float = 0.01, amsgrad: bool = False) -> Any:
+def torch_adamw(params: Iterable[Any], lr: LearningRate = 0.001,
+                betas: Betas = [0.9, 0.999],  # noqa: B006 - never mutated
+                eps: NonNegative = 1e-8, weight_decay: NonNegative = 0.01, amsgrad: bool = False) -> Any:
     """torch.optim.AdamW: Adam with decoupled weight decay.
 
     Args:
         lr: learning rate
-        betas: decay rates [beta1, beta2] of the gradient's and the squared gradient's moving averages
+        betas: decay rates [beta1, beta2] of the gradient's and the squared gradient's moving averages, each in [0, 1)
         eps: added to the denominator's square root
         weight_decay: decoupled weight decay coefficient
         amsgrad: use the AMSGrad variant
@@ -148,25 +158,25 @@ def torch_adamw(params: Iterable[Any], lr: float = 0.001,
                   weight_decay=weight_decay, amsgrad=amsgrad)
 
 
-def torch_rmsprop(params: Iterable[Any], lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
-                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> Any:
+def torch_rmsprop(params: Iterable[Any], lr: LearningRate = 0.01, alpha: Rate = 0.99, eps: NonNegative = 1e-8,
+                  weight_decay: NonNegative = 0.0, momentum: Rate = 0.0, centered: bool = False) -> Any:
     """torch.optim.RMSprop (book 7.6; torch's alpha is the book's gamma).
 
     Args:
         lr: learning rate
-        alpha: decay rate of the squared gradient's moving average (the book's gamma)
+        alpha: decay rate of the squared gradient's moving average, in [0, 1) (the book's gamma)
         eps: added to the square root (torch adds it outside the root, the book inside)
         weight_decay: L2 penalty coefficient
-        momentum: momentum factor
+        momentum: momentum factor, in [0, 1)
         centered: normalise by the gradient's estimated variance
     """
     return _torch("torch-rmsprop", params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                   momentum=momentum, centered=centered)
 
 
-def torch_adagrad(params: Iterable[Any], lr: float = 0.01, lr_decay: float = 0.0,
-                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
-                  eps: float = 1e-10) -> Any:
+def torch_adagrad(params: Iterable[Any], lr: LearningRate = 0.01, lr_decay: NonNegative = 0.0,
+                  weight_decay: NonNegative = 0.0, initial_accumulator_value: NonNegative = 0.0,
+                  eps: NonNegative = 1e-10) -> Any:
     """torch.optim.Adagrad (book 7.5).
 
     Args:
@@ -180,13 +190,13 @@ def torch_adagrad(params: Iterable[Any], lr: float = 0.01, lr_decay: float = 0.0
                   initial_accumulator_value=initial_accumulator_value, eps=eps)
 
 
-def torch_adadelta(params: Iterable[Any], lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
-                   weight_decay: float = 0.0) -> Any:
+def torch_adadelta(params: Iterable[Any], lr: LearningRate = 1.0, rho: Rate = 0.9, eps: NonNegative = 1e-6,
+                   weight_decay: NonNegative = 0.0) -> Any:
     """torch.optim.Adadelta (book 7.7).
 
     Args:
         lr: factor on the update (1.0 is the book's AdaDelta, which has no learning rate)
-        rho: decay rate of the moving averages
+        rho: decay rate of the moving averages, in [0, 1)
         eps: added inside the square roots
         weight_decay: L2 penalty coefficient
     """

@@ -52,10 +52,15 @@ def test_mlp_layers_activation_and_init(registry: minidl.Registry) -> None:
     assert net(torch.randn(2, 1, 28, 28)).shape == (2, 10)
 
 
-@pytest.mark.parametrize("hidden", ["[]", "[0]"])
-def test_mlp_rejects_bad_hidden_sizes(registry: minidl.Registry, hidden: str) -> None:
-    with pytest.raises(OptionError, match="model 'mlp': hidden"):
+@pytest.mark.parametrize(("hidden", "message"), [
+    ("[]", "hidden must list one or more sizes, got []"),
+    ("[0]", "option 'hidden' must be >= 1, got 0"),  # each size's declared range
+    ("[8, 10000000]", "option 'hidden' must be <= 1000000, got 10000000"),
+])
+def test_mlp_rejects_bad_hidden_sizes(registry: minidl.Registry, hidden: str, message: str) -> None:
+    with pytest.raises(OptionError) as info:
         registry.build("model", "mlp", {"hidden": hidden, "num_inputs": 2, "num_outputs": 1})
+    assert str(info.value) == f"model 'mlp': {message}"
 
 
 def test_mlp_rejects_an_unknown_activation(registry: minidl.Registry) -> None:
@@ -109,12 +114,9 @@ def test_optimizers_are_torch_optim_with_the_options_given(
     assert group["params"][0] is params[0]
 
 
-@pytest.mark.parametrize(("name", "options", "torch_words"), [
-    ("torch-sgd", {"momentum": -0.5}, "Invalid momentum value: -0.5"),
-    ("torch-adam", {"betas": [0.9, 1.5]}, "Invalid beta parameter at index 1"),
-    ("torch-rmsprop", {"alpha": -1.0}, "Invalid alpha value"),
-    ("torch-adadelta", {"rho": 2.0}, "Invalid rho value"),
+@pytest.mark.parametrize(("name", "options", "torch_words"), [  # what two options decide together
     ("torch-sgd", {"nesterov": True}, "Nesterov momentum requires a momentum"),
+    ("torch-sgd", {"nesterov": True, "momentum": 0.9, "dampening": 0.5}, "zero dampening"),
 ])
 def test_options_torch_rejects_give_one_line_errors(
     registry: minidl.Registry, name: str, options: dict, torch_words: str
@@ -125,6 +127,24 @@ def test_options_torch_rejects_give_one_line_errors(
     assert message.startswith(f"optimizer {name!r}: ")
     assert torch_words in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(("name", "options", "message"), [  # the ranges the factories declare
+    ("torch-sgd", {"momentum": -0.5}, "option 'momentum' must be >= 0, got -0.5"),
+    ("torch-sgd", {"dampening": 1.0}, "option 'dampening' must be < 1, got 1.0"),
+    ("torch-adam", {"betas": [0.9, 1.5]}, "option 'betas' must be < 1, got 1.5"),
+    ("torch-adamw", {"lr": 0.0}, "option 'lr' must be > 0, got 0.0"),
+    ("torch-rmsprop", {"alpha": -1.0}, "option 'alpha' must be >= 0, got -1.0"),
+    ("torch-adagrad", {"eps": -1e-10}, "option 'eps' must be >= 0, got -1e-10"),
+    ("torch-adadelta", {"rho": 2.0}, "option 'rho' must be < 1, got 2.0"),
+    ("torch-adadelta", {"weight_decay": float("inf")}, "option 'weight_decay' must be a finite number, got inf"),
+])
+def test_options_out_of_their_declared_range_are_refused_before_torch(
+    registry: minidl.Registry, name: str, options: dict, message: str
+) -> None:
+    with pytest.raises(OptionError) as info:
+        registry.build("optimizer", name, options, params=[nn.Parameter(torch.zeros(1))])
+    assert str(info.value) == f"optimizer {name!r}: {message}"
 
 
 def test_betas_must_be_two_numbers(registry: minidl.Registry) -> None:

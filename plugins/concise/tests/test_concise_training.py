@@ -51,11 +51,11 @@ def test_torch_synthetic_linear_rejects_mismatched_weights(registry: minidl.Regi
 
 
 def test_torch_synthetic_linear_checks_its_noise_and_shares_the_options(registry: minidl.Registry) -> None:
-    """One implementation: the concise copy had drifted (no noise_std check)."""
-    from minidl_concise.components import SyntheticLinearLoader
-
-    with pytest.raises(minidl.OptionError, match="'torch-synthetic-linear': noise_std must be a finite number >= 0"):
-        SyntheticLinearLoader(10, 2, [1.0, 2.0], 0.0, -1.0)
+    """One implementation: the concise copy had drifted (no noise_std check); now the
+    range synthetic-linear declares is torch-synthetic-linear's too."""
+    with pytest.raises(minidl.OptionError,
+                       match=r"^dataset 'torch-synthetic-linear': option 'noise_std' must be >= 0, got -1\.0$"):
+        registry.build("dataset", "torch-synthetic-linear", {"noise_std": -1.0})
     ours, theirs = registry.get("dataset", "torch-synthetic-linear"), registry.get("dataset", "synthetic-linear")
     assert ours.options == theirs.options and [o.help for o in ours.options] == [o.help for o in theirs.options]
     with pytest.raises(TypeError):
