@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from minidl.adapters import TensorData
-from minidl.errors import MinidlError, OptionError
+from minidl.errors import MinidlError
 from minidl.functional import check_labels, cross_entropy, softmax
 
 BOOK_INPUTS, BOOK_OUTPUTS = 784, 10  # Fashion-MNIST's, used when no dataset says otherwise
@@ -33,13 +33,6 @@ class ClassificationData(TensorData):
         self.text_labels = tuple(text_labels)
 
 
-def check_sizes(component: str, **sizes: int) -> None:
-    """Raise :class:`OptionError` naming ``component`` for any size below 1."""
-    for name, value in sizes.items():
-        if value < 1:
-            raise OptionError(f"{component}: {name} must be >= 1, got {value}")
-
-
 def _flatten(X: torch.Tensor, num_inputs: int, component: str) -> torch.Tensor:
     """``X`` as (batch, num_inputs), the book's ``X.view(-1, num_inputs)``, size checked."""
     per_example = X[0].numel() if X.dim() > 1 else 1
@@ -57,7 +50,6 @@ class SoftmaxRegression(nn.Module):
 
     def __init__(self, num_inputs: int, num_outputs: int) -> None:
         super().__init__()
-        check_sizes("model 'softmax-regression'", num_inputs=num_inputs, num_outputs=num_outputs)
         self.num_inputs = num_inputs
         self.W = nn.Parameter(torch.normal(0.0, 0.01, (num_inputs, num_outputs)))
         self.b = nn.Parameter(torch.zeros(num_outputs))
@@ -75,8 +67,6 @@ class MLPScratch(nn.Module):
 
     def __init__(self, num_inputs: int, num_outputs: int, num_hiddens: int) -> None:
         super().__init__()
-        check_sizes("model 'mlp-scratch'", num_inputs=num_inputs, num_outputs=num_outputs,
-                    num_hiddens=num_hiddens)
         self.num_inputs = num_inputs
         self.W1 = nn.Parameter(torch.normal(0.0, 0.01, (num_inputs, num_hiddens)))
         self.b1 = nn.Parameter(torch.zeros(num_hiddens))

@@ -12,8 +12,6 @@ from typing import Any
 
 import torch
 
-from minidl.errors import OptionError
-from minidl_classify import MAX_SIDE
 from minidl_classify.components import ClassificationData
 from minidl_classify.fashion_mnist import FASHION_MNIST_LABELS, is_stand_in, read_fashion_mnist
 from minidl_classify.resize import resize_images, resized_bytes
@@ -36,17 +34,9 @@ def _resized(split: tuple[torch.Tensor, torch.Tensor], resize: int | None) -> tu
     return (X, y) if resize is None else (resize_images(X, resize), y)
 
 
-def check_resize(component: str, resize: int | None) -> None:
-    """Raise :class:`OptionError` unless ``resize`` is None or a side in 1..MAX_SIDE."""
-    if resize is not None and not 1 <= resize <= MAX_SIDE:
-        raise OptionError(f"{component}: resize must be a side in pixels from 1 to {MAX_SIDE} "
-                          f"(or none for 28x28), got {resize}")
-
-
 def fashion_mnist_data(root: str | os.PathLike[str] | None, resize: int | None = None) -> ClassificationData:
     """Fashion-MNIST's 60,000 training and 10,000 test images, (N, 1, 28, 28) in [0, 1];
     ``root="shapes"`` (or ``$MINIDL_DATA=shapes``): the shapes stand-in instead."""
-    check_resize("dataset 'fashion-mnist'", resize)
     if is_stand_in(root):
         return shapes_data(STAND_IN_TRAIN, STAND_IN_TEST, DEFAULT_JITTER, DEFAULT_NOISE, resize)
     splits = read_fashion_mnist(root)
@@ -56,14 +46,8 @@ def fashion_mnist_data(root: str | os.PathLike[str] | None, resize: int | None =
 
 def shapes_data(num_examples: int, num_test: int, jitter: float, noise: float,
                 resize: int | None = None) -> ClassificationData:
-    """``num_examples`` + ``num_test`` shape images drawn from torch's RNG."""
-    if num_examples < 1 or num_test < 0:
-        raise OptionError(f"dataset 'shapes': num_examples must be >= 1 and num_test >= 0, "
-                          f"got {num_examples} and {num_test}")
-    if not 0 <= jitter <= 10 or not 0 <= noise <= 1:
-        raise OptionError(f"dataset 'shapes': jitter must be in [0, 10] pixels and noise in [0, 1], "
-                          f"got {jitter} and {noise}")
-    check_resize("dataset 'shapes'", resize)
+    """``num_examples`` + ``num_test`` shape images drawn from torch's RNG (the options in
+    the ranges the ``shapes`` factory declares, checked when they are parsed)."""
     train = _resized(make_shapes(num_examples, jitter, noise), resize)  # each split's classes balanced
     test = _resized(make_shapes(num_test, jitter, noise), resize) if num_test else None
     return ClassificationData("dataset 'shapes'", train, test, SHAPES_LABELS)

@@ -11,9 +11,14 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from minidl import hookimpl
+from minidl.default_plugins.notebook import MAX_INPUTS
 from minidl.hookspecs import Register
 from minidl.options import Ge, Le
 from minidl_classify import MAX_SIDE
+
+MAX_WIDTH = 10**6  # the most classes and hidden units
+Inputs = Annotated[int, Ge(1), Le(MAX_INPUTS)]
+Width = Annotated[int, Ge(1), Le(MAX_WIDTH)]
 
 
 def fashion_mnist(root: str | None = None, resize: Annotated[int, Ge(1), Le(MAX_SIDE)] | None = None) -> Any:
@@ -69,7 +74,7 @@ def _or(value: int | None, default: int) -> int:
     return default if value is None else value
 
 
-def softmax_regression(num_inputs: int | None = None, num_outputs: int | None = None) -> Any:
+def softmax_regression(num_inputs: Inputs | None = None, num_outputs: Width | None = None) -> Any:
     """Softmax regression from scratch, softmax(X @ W + b); W from N(0, 0.01), b = 0.
 
     Args:
@@ -81,7 +86,7 @@ def softmax_regression(num_inputs: int | None = None, num_outputs: int | None = 
     return SoftmaxRegression(_or(num_inputs, BOOK_INPUTS), _or(num_outputs, BOOK_OUTPUTS))
 
 
-def mlp_scratch(num_inputs: int | None = None, num_outputs: int | None = None, num_hiddens: int = 256) -> Any:
+def mlp_scratch(num_inputs: Inputs | None = None, num_outputs: Width | None = None, num_hiddens: Width = 256) -> Any:
     """Multilayer perceptron from scratch, relu(X @ W1 + b1) @ W2 + b2, giving logits.
 
     Args:
