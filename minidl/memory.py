@@ -9,6 +9,7 @@ line (what it needs, what the machine has) instead of an allocation failure.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -50,3 +51,23 @@ def check_estimate(label: str, estimate: Callable[[Mapping[str, Any]], int], opt
         shown = ", ".join(f"{key}={value}" for key, value in options.items() if isinstance(value, int))
         raise MinidlError(f"{label} needs about {format_bytes(needed)} of memory ({shown}) but this machine "
                           f"has {format_bytes(free)} available; choose smaller sizes")
+
+
+_TRIED = re.compile(r"allocate (\d+) bytes")
+
+
+def allocation_failure(exc: BaseException, available: int | None = None) -> str | None:
+    """What an exception says about memory, when it is an allocation failure; else None.
+
+    ``MemoryError``, and torch's ``RuntimeError`` (``DefaultCPUAllocator: can't allocate
+    memory: you tried to allocate N bytes``, ``CUDA out of memory``): ``it tried to
+    allocate 4.0 TB but this machine has 22.1 GB available``.
+    """
+    text = str(exc)
+    if not (isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and (
+            "can't allocate memory" in text or "out of memory" in text.lower()))):
+        return None
+    tried = _TRIED.search(text)
+    what = f"it tried to allocate {format_bytes(int(tried[1]))}" if tried else "it ran out of memory"
+    free = available_memory() if available is None else available
+    return what + (f" but this machine has {format_bytes(free)} available" if free is not None else "")

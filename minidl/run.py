@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import random
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from minidl.config import RunConfig
-from minidl.errors import MinidlError, OptionError
+from minidl.errors import ComponentFailedError, MinidlError, OptionError
+from minidl.memory import allocation_failure
 from minidl.plugins import Plugins, get_plugins
+from minidl.registry import Registry
 from minidl.trainer import History, Trainer
 
 
@@ -116,13 +118,13 @@ def build(config: RunConfig | None = None, plugins: Plugins | None = None, *,
     resolved = (config or RunConfig()).resolve(registry)  # the one check of every value
     dataset = build_dataset(resolved, plugins)
     _check_inputs(resolved, dataset)
-    model = registry.build_resolved("model", resolved.model.name, resolved.model.options,
-                                    num_inputs=getattr(dataset, "num_inputs", None),
-                                    num_outputs=getattr(dataset, "num_outputs", None))
-    loss = registry.build_resolved("loss", resolved.loss.name, resolved.loss.options)
-    optimizer = registry.build_resolved("optimizer", resolved.optimizer.name, resolved.optimizer.options,
-                                        params=list(model.parameters()))
-    callbacks = [registry.build_resolved("callback", name, options)
+    model = build_component(registry, "model", resolved.model.name, resolved.model.options,
+                            num_inputs=getattr(dataset, "num_inputs", None),
+                            num_outputs=getattr(dataset, "num_outputs", None))
+    loss = build_component(registry, "loss", resolved.loss.name, resolved.loss.options)
+    optimizer = build_component(registry, "optimizer", resolved.optimizer.name, resolved.optimizer.options,
+                                params=list(model.parameters()))
+    callbacks = [build_component(registry, "callback", name, options)
                  for name, options in resolved.callbacks.items()]
     trainer = Trainer(
         max_epochs=resolved.train.epochs, batch_size=resolved.train.batch_size,
@@ -142,7 +144,27 @@ def build_dataset(config: RunConfig, plugins: Plugins | None = None) -> Any:
     plugins = plugins or get_plugins()
     resolved = config.resolve(plugins.registry)  # a resolved config (from build) is not checked again
     seed_everything(resolved.train.seed)
-    return plugins.registry.build_resolved("dataset", resolved.dataset.name, resolved.dataset.options)
+    return build_component(plugins.registry, "dataset", resolved.dataset.name, resolved.dataset.options)
+
+
+def build_component(registry: Registry, kind: str, name: str, values: Mapping[str, Any], **injected: Any) -> Any:
+    """:meth:`Registry.build_resolved`, with a factory that raises named in one line.
+
+    A factory that runs out of memory (options too big for the machine) is a
+    :class:`MinidlError` saying what it tried to allocate and what the machine has; any
+    other exception a :class:`ComponentFailedError` naming the component and its plugin
+    (the original is its ``__cause__``, shown by ``minidl --debug``).
+    """
+    try:
+        return registry.build_resolved(kind, name, values, **injected)
+    except MinidlError:
+        raise
+    except Exception as exc:
+        label = f"{kind} {name!r} from plugin {registry.get(kind, name).plugin!r}"
+        too_big = allocation_failure(exc)
+        if too_big is not None:
+            raise MinidlError(f"{label} cannot be built with these options: {too_big}; choose smaller sizes") from None
+        raise ComponentFailedError(f"building {label} raised {type(exc).__name__}: {exc}".rstrip(": ")) from exc
 
 
 def _check_inputs(config: RunConfig, dataset: Any) -> None:
