@@ -7,10 +7,11 @@ registers it with pluggy for the duration of one ``fit``.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from minidl.errors import MinidlError
 from minidl.hookspecs import Register, hookimpl
+from minidl.options import Ge, Gt, Le
 
 if TYPE_CHECKING:
     from minidl.trainer import Trainer
@@ -107,12 +108,8 @@ class GradClip:
         clip_grad_norm_(list(trainer.model.parameters()), self.max_norm)
 
 
-def _positive(name: str, value: float, callback: str) -> None:
-    if not (value > 0 and math.isfinite(value)):
-        raise MinidlError(f"callback {callback!r}: {name} must be a finite positive number, got {value!r}")
-
-
-def early_stopping(monitor: str = "loss", patience: int = 3, min_delta: float = 0.0,
+def early_stopping(monitor: str = "loss", patience: Annotated[int, Ge(1)] = 3,
+                   min_delta: Annotated[float, Ge(0)] = 0.0,
                    mode: Literal["min", "max"] = "min") -> EarlyStopping:
     """Stop when a metric stops improving.
 
@@ -122,9 +119,6 @@ def early_stopping(monitor: str = "loss", patience: int = 3, min_delta: float = 
         min_delta: smallest change that counts as an improvement
         mode: min (lower is better) or max
     """
-    if patience < 1 or min_delta < 0:
-        raise MinidlError(f"callback 'early-stopping': patience must be >= 1 and min_delta >= 0, "
-                          f"got {patience} and {min_delta}")
     return EarlyStopping(monitor, patience, min_delta, mode)
 
 
@@ -140,26 +134,22 @@ def stop_at(monitor: str = "loss", threshold: float = 1e-4,
     return StopAt(monitor, threshold, mode)
 
 
-def lr_schedule(step: int = 1, gamma: float = 0.5) -> StepLR:
+def lr_schedule(step: Annotated[int, Ge(1)] = 1, gamma: Annotated[float, Gt(0), Le(1)] = 0.5) -> StepLR:
     """Step decay: multiply the learning rate by gamma every step epochs.
 
     Args:
         step: epochs between decays
-        gamma: the factor applied at each decay
+        gamma: the factor applied at each decay, in (0, 1]
     """
-    if step < 1:
-        raise MinidlError(f"callback 'lr-schedule': step must be >= 1, got {step}")
-    _positive("gamma", gamma, "lr-schedule")
     return StepLR(step, gamma)
 
 
-def grad_clip(max_norm: float = 1.0) -> GradClip:
+def grad_clip(max_norm: Annotated[float, Gt(0)] = 1.0) -> GradClip:
     """Clip gradients by their global norm.
 
     Args:
         max_norm: the largest allowed norm of all gradients together
     """
-    _positive("max_norm", max_norm, "grad-clip")
     return GradClip(max_norm)
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
-from minidl.errors import OptionError
 from minidl.hookspecs import Register, hookimpl
 from minidl.options import Ge, Gt, Le
+
+#: The largest num_inputs a model takes (a 224x224 RGB image has 150,528): 400 MB of float32 weights per output.
+MAX_INPUTS = 10**8
 
 
 def synthetic_linear(
@@ -38,9 +40,9 @@ def synthetic_linear(
 
 
 def linreg(
-    num_inputs: int | None = None,
+    num_inputs: Annotated[int, Ge(1), Le(MAX_INPUTS)] | None = None,
     grad: Literal["autograd", "analytic"] = "autograd",
-    init_std: float = 0.01,
+    init_std: Annotated[float, Ge(0)] = 0.01,
 ) -> Any:
     """Linear regression X @ w + b; w from N(0, 0.01), b = 0.
 
@@ -51,8 +53,6 @@ def linreg(
     """
     from minidl.default_plugins.notebook_components import AnalyticLinReg, LinReg
 
-    if not init_std >= 0:
-        raise OptionError(f"model 'linreg': init_std must be >= 0, got {init_std!r}")
     cls = AnalyticLinReg if grad == "analytic" else LinReg
     return cls(2 if num_inputs is None else num_inputs, init_std)
 
