@@ -83,3 +83,19 @@ def test_generate_is_in_the_help(plugins):
     assert "generate" in result.stdout
     result = CliRunner().invoke(create_cli(plugins), ["generate", "--help"])
     assert "--prefix" in result.stdout and "--length" in result.stdout
+
+
+def test_resume_from_the_command_line_is_bit_identical(plugins, data_env, tmp_path):
+    """Consecutive sampling, the state carried: 4 epochs straight, or 2 and a resume to 4."""
+    cli = create_cli(plugins)
+    four = [*TRAIN[: TRAIN.index("--epochs")], "--epochs", "4", "-q"]
+    two = [*TRAIN[: TRAIN.index("--epochs")], "--epochs", "2", "-q"]
+    assert CliRunner().invoke(cli, [*four, "--out", str(tmp_path / "straight")]).exit_code == 0
+    assert CliRunner().invoke(create_cli(plugins), [*two, "--out", str(tmp_path / "halves")]).exit_code == 0
+    resumed = CliRunner().invoke(create_cli(plugins), ["train", "--resume", str(tmp_path / "halves"), "--epochs", "4",
+                                                       "-q"])
+    assert resumed.exit_code == 0, resumed.output
+    a, b = (torch.load(tmp_path / name / "checkpoint.pt", weights_only=True) for name in ("straight", "halves"))
+    assert a["epoch"] == b["epoch"] == 4
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert a["history"] == b["history"]
