@@ -23,7 +23,10 @@ def generate(run_dir: str | Path, prefix: str, length: int, plugins: Plugins | N
     :class:`MinidlError` for a run without a sequence model or character dataset, or a
     prefix with characters outside the run's vocabulary (naming them).
     """
-    saved = load_run(run_dir, plugins)
+    if not Path(run_dir).is_dir():
+        raise MinidlError(f"cannot generate from {str(run_dir)!r}: no such directory; give a run directory "
+                          "written by minidl train --out")
+    saved = load_run(run_dir, plugins, device="cpu")  # one character at a time: the cpu is the fast place
     config = saved.config
     check_stateful(saved.model, f"the model of {str(run_dir)!r} (model {config.model.name!r})")
     vocab = getattr(saved.dataset, "vocab", None)
