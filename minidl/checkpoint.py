@@ -232,6 +232,10 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _is_str_dict(value: Any) -> bool:
     return isinstance(value, Mapping) and all(isinstance(key, str) for key in value)
 
@@ -261,6 +265,8 @@ _FIELDS: dict[str, tuple[_Check, str]] = {
     "dataset": (_is_str_dict, "a dict (a dataset state_dict)"),
     "loss": (_is_str_dict, "a dict (a loss state_dict)"),
     "callbacks": (_is_list_of_dicts, "a list of dicts (one state per callback)"),
+    "epoch_seconds": (lambda v: isinstance(v, list) and all(_is_number(s) for s in v),
+                      "a list of seconds per epoch (numbers)"),
 }
 
 

@@ -201,6 +201,8 @@ def set_key(key: str, value: object):
     (set_key("model", [torch.zeros(2)]), "'model' is the list", "a dict of parameters by name"),
     (set_key("callbacks", "none"), "'callbacks' is the str 'none'", "one state per callback"),
     (set_key("stop_reason", 3), "'stop_reason' is the int 3", "a string or None"),
+    (set_key("epoch_seconds", "x"), "'epoch_seconds' is the str 'x'", "a list of seconds per epoch"),
+    (set_key("epoch_seconds", [1.0, "2"]), "'epoch_seconds' is the list [1.0, '2']", "(numbers)"),
 ])
 def test_a_field_of_the_wrong_structure_is_one_line_naming_file_and_field(
         plugins: minidl.Plugins, tmp_path: Path, change, field: str, expected: str) -> None:
