@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import loops, memory, run, timing
 
-TINY = ["--quick", "--repeats", "1", "--no-lightning", "--skip", "notebook,wide-4096,lenet,memory,startup",
+TINY = ["--quick", "--repeats", "1", "--no-lightning", "--skip", "notebook,wide-4096,lenet,gru,memory,startup",
         "--examples", "2048", "--features", "3", "--steps", "20"]
 
 
