@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
 DEFAULT_BATCH_SIZE = 10  # the notebook's
 EVAL_CHUNK = 65_536  # at most this many examples per forward pass when evaluating a whole split
-EVAL_CHUNK_BYTES = 64 * 2**20  # and at most this much input per pass: a CNN's activations are a multiple of it
+# and at most this much input per pass: a CNN's activations are a multiple of it
+EVAL_CHUNK_BYTES = 2 * 2**20
 
 
 def eval_chunk(X: torch.Tensor) -> int:
