@@ -3,16 +3,12 @@ in the factory's signature, checked once by the option parser and shown by ``min
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from click.testing import CliRunner
 
 from minidl.cli import create_cli
-from minidl.options import Ge, Gt, Le, Lt, Option
-from minidl.plugins import Plugins
-
-NUMERIC = re.compile(r"(list\[)?(int|float)\]?( \| None)?")  # int, float | None, list[float], ...
+from minidl.plugins import DEFAULT_PLUGINS, Plugins
+from minidl.testing import check_option_ranges
 
 #: (component, option) -> why the option takes any finite number.
 UNBOUNDED = {
@@ -22,34 +18,11 @@ UNBOUNDED = {
 }
 
 
-def numeric_options() -> list[tuple[str, Option]]:
-    """(component label, option) for every int or float option the default plugins register."""
+def test_every_numeric_option_declares_a_range() -> None:
     plugins = Plugins()
     plugins.load_defaults()
-    return [(component.label, option) for component in plugins.registry
-            for option in component.options if NUMERIC.fullmatch(option.type_name)]
-
-
-OPTIONS = numeric_options()
-
-
-def test_the_defaults_have_numeric_options() -> None:
-    assert len(OPTIONS) >= 15  # synthetic-linear, linreg, sgd, the callbacks
-
-
-@pytest.mark.parametrize(("label", "option"), OPTIONS, ids=[f"{label}.{o.name}" for label, o in OPTIONS])
-def test_every_numeric_option_declares_a_range(label: str, option: Option) -> None:
-    declared = [c for c in option.constraints if isinstance(c, (Gt, Ge, Lt, Le))]
-    if (label, option.name) in UNBOUNDED:
-        assert not declared, f"{label}.{option.name} declares {declared}: take it off UNBOUNDED"
-        return
-    assert declared, (f"{label}: option {option.name!r} declares no range; declare one "
-                      "(Annotated[float, Gt(0)]) or add it to UNBOUNDED with the reason")
-    assert any(not bound.upper for bound in declared), f"{label}.{option.name}: no lower bound"
-
-
-def test_the_allowlist_names_only_real_options() -> None:
-    assert set(UNBOUNDED) <= {(label, option.name) for label, option in OPTIONS}
+    checked = check_option_ranges(DEFAULT_PLUGINS, plugins, allow=UNBOUNDED)  # UNBOUNDED names real options too
+    assert len(checked) >= 15  # synthetic-linear, linreg, sgd, the callbacks
 
 
 @pytest.fixture

@@ -32,7 +32,9 @@ What is checked, by kind (check names in brackets):
 * callback: at least one ``@hookimpl`` training-event method and no undecorated one
   [implements_hook], a short Trainer run [trainer_run], ``state_dict`` [state_dict];
 * a whole plugin: it registers something, with no hook left undecorated or misspelled
-  [registers_something], and importing it does not import torch [lazy_import].
+  [registers_something], and importing it does not import torch [lazy_import];
+  :func:`check_option_ranges` (on its own): every int or float option declares a lower
+  bound (``Annotated[float, Gt(0)]``) unless allowlisted with a reason [option_ranges].
 
 Models, losses, metrics and callbacks need partners: a dataset (``data=``), a model
 (``model=``) and a loss (``loss=``), each a registered name, a ``(name, options)`` pair
@@ -59,7 +61,8 @@ plugins load.
 
 One module per kind of check: :mod:`~minidl.testing.datasets`, ``models``, ``losses``,
 ``optimizers``, ``metrics``, ``callbacks``; ``common`` (every kind), ``context`` (the
-partners), ``component`` and ``plugin`` (the entry points above).
+partners), ``component`` and ``plugin`` (the entry points above), ``ranges`` (the options'
+declared ranges).
 """
 
 from __future__ import annotations
@@ -67,13 +70,16 @@ from __future__ import annotations
 from minidl.testing.component import CHECKS, check_component, check_name
 from minidl.testing.context import ConformanceError
 from minidl.testing.plugin import check_plugin, parametrize_components, plugin_components
+from minidl.testing.ranges import check_option_ranges, numeric_options
 
 __all__ = [
     "CHECKS",
     "ConformanceError",
     "check_component",
     "check_name",
+    "check_option_ranges",
     "check_plugin",
+    "numeric_options",
     "parametrize_components",
     "plugin_components",
 ]

@@ -3,51 +3,20 @@ checked once by the option parser and shown by ``minidl show``."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from click.testing import CliRunner
 from minidl_classify import plugin as classify_plugin
 
-from minidl.options import Ge, Gt, Le, Lt, Option
 from minidl.plugins import Plugins
-
-NUMERIC = re.compile(r"(list\[)?(int|float)\]?( \| None)?")  # int, float | None, list[float], ...
-
-#: (component, option) -> why the option takes any finite number.
-UNBOUNDED: dict[tuple[str, str], str] = {}
+from minidl.testing import check_option_ranges
 
 
-def numeric_options() -> list[tuple[str, Option]]:
-    """(component label, option) for every int or float option the plugin registers."""
+def test_every_numeric_option_declares_a_range() -> None:
     plugins = Plugins()
     plugins.register(classify_plugin, name="classify")
-    return [(component.label, option) for component in plugins.registry
-            for option in component.options if NUMERIC.fullmatch(option.type_name)]
-
-
-OPTIONS = numeric_options()
-
-
-def test_the_plugin_has_numeric_options() -> None:
-    assert len(OPTIONS) >= 11  # 2 datasets, 2 models
-
-
-@pytest.mark.parametrize(("label", "option"), OPTIONS, ids=[f"{label}.{o.name}" for label, o in OPTIONS])
-def test_every_numeric_option_declares_a_range(label: str, option: Option) -> None:
-    declared = [c for c in option.constraints if isinstance(c, (Gt, Ge, Lt, Le))]
-    if (label, option.name) in UNBOUNDED:
-        assert not declared, f"{label}.{option.name} declares {declared}: take it off UNBOUNDED"
-        return
-    assert declared, (f"{label}: option {option.name!r} declares no range; declare one "
-                      "(Annotated[int, Ge(1), Le(10**6)]) or add it to UNBOUNDED with the reason")
-    assert any(not bound.upper for bound in declared), f"{label}.{option.name}: no lower bound"
-    if option.type_name.startswith("int"):  # sizes: a bound below the default cap
-        assert any(bound.upper for bound in declared), f"{label}.{option.name}: no declared upper bound"
-
-
-def test_the_allowlist_names_only_real_options() -> None:
-    assert set(UNBOUNDED) <= {(label, option.name) for label, option in OPTIONS}
+    # sizes (int) also declare an upper bound, below the default cap
+    checked = check_option_ranges("classify", plugins, bounded_sizes=True)
+    assert len(checked) >= 11  # 2 datasets, 2 models
 
 
 @pytest.mark.parametrize(("kind", "name", "shown"), [

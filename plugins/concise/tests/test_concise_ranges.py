@@ -4,17 +4,13 @@ its range in the factory's signature, checked once by the option parser and show
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from click.testing import CliRunner
 from minidl_concise import fitting as fitting_plugin
 from minidl_concise import plugin as concise_plugin
 
-from minidl.options import Ge, Gt, Le, Lt, Option
 from minidl.plugins import Plugins
-
-NUMERIC = re.compile(r"(list\[)?(int|float)\]?( \| None)?")  # int, float | None, list[float], ...
+from minidl.testing import check_option_ranges
 
 #: (component, option) -> why the option takes any finite number.
 UNBOUNDED = {
@@ -27,37 +23,13 @@ UNBOUNDED = {
 }
 
 
-def numeric_options() -> list[tuple[str, Option]]:
-    """(component label, option) for every int or float option the plugin registers."""
+def test_every_numeric_option_declares_a_range() -> None:
     plugins = Plugins()
     plugins.register(concise_plugin, name="concise")
     plugins.register(fitting_plugin, name="fitting")
-    return [(component.label, option) for component in plugins.registry
-            for option in component.options if NUMERIC.fullmatch(option.type_name)]
-
-
-OPTIONS = numeric_options()
-
-
-def test_the_plugin_has_numeric_options() -> None:
-    assert len(OPTIONS) >= 40  # 6 torch optimizers, 2 models, 3 datasets, l2-penalty
-
-
-@pytest.mark.parametrize(("label", "option"), OPTIONS, ids=[f"{label}.{o.name}" for label, o in OPTIONS])
-def test_every_numeric_option_declares_a_range(label: str, option: Option) -> None:
-    declared = [c for c in option.constraints if isinstance(c, (Gt, Ge, Lt, Le))]
-    if (label, option.name) in UNBOUNDED:
-        assert not declared, f"{label}.{option.name} declares {declared}: take it off UNBOUNDED"
-        return
-    assert declared, (f"{label}: option {option.name!r} declares no range; declare one "
-                      "(Annotated[float, Gt(0)]) or add it to UNBOUNDED with the reason")
-    assert any(not bound.upper for bound in declared), f"{label}.{option.name}: no lower bound"
-    if option.type_name.startswith(("int", "list[int]")):  # sizes: a bound below the default cap
-        assert any(bound.upper for bound in declared), f"{label}.{option.name}: no declared upper bound"
-
-
-def test_the_allowlist_names_only_real_options() -> None:
-    assert set(UNBOUNDED) <= {(label, option.name) for label, option in OPTIONS}
+    # sizes (int, list[int]) also declare an upper bound, below the default cap
+    checked = check_option_ranges(["concise", "fitting"], plugins, allow=UNBOUNDED, bounded_sizes=True)
+    assert len(checked) >= 40  # 6 torch optimizers, 2 models, 3 datasets, l2-penalty
 
 
 @pytest.mark.parametrize(("kind", "name", "shown"), [
