@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from minidl.layers import FlattenLayer  # the core's (3.7), re-exported with the chapter's blocks
+
 __all__ = [
     "BatchNorm",
     "DenseBlock",
@@ -30,14 +32,6 @@ __all__ = [
     "transition_block",
     "vgg_block",
 ]
-
-
-class FlattenLayer(nn.Module):
-    """(batch, *, *, ...) -> (batch, features), the book's ``FlattenLayer`` (3.7)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x.view(batch, -1)``."""
-        return x.view(x.shape[0], -1)
 
 
 class GlobalAvgPool2d(nn.Module):
