@@ -11,7 +11,6 @@ minidl.d2l`` works without the plugin, and these names then raise an ImportError
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -19,8 +18,7 @@ from torch import nn
 
 from minidl.d2l.classification import evaluate
 from minidl.d2l.lazy import first_party
-from minidl.d2l.training import _book_data, book_trainer
-from minidl.functional import count_correct
+from minidl.d2l.training import _book_data, _BookEpochLine, _BookLoss, book_trainer
 from minidl.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -44,47 +42,8 @@ def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     return (windows * K).sum(dim=(-2, -1)).to(torch.get_default_dtype())  # floats, as the book's zeros
 
 
-class _BookCrossEntropy:
-    """The book's ``nn.CrossEntropyLoss()`` in ``train_ch5``, with its running sums.
-
-    In a training step (autograd on) it returns the batch mean as one value, so the
-    Trainer back-propagates exactly the book's ``l``, and adds it to the epoch's sums:
-    ``loss_sum`` of batch means, ``correct`` predictions, ``n`` examples, and the
-    batches counted since training started (the book never resets its ``batch_count``).
-    """
-
-    def __init__(self) -> None:
-        self.loss = nn.CrossEntropyLoss()
-        self.batch_count = 0
-        self.reset()
-
-    def reset(self) -> None:
-        """Start a new epoch's sums."""
-        self.loss_sum, self.correct, self.n, self.epoch_batches = 0.0, 0, 0, 0
-
-    def __call__(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        l = self.loss(y_hat, y)  # noqa: E741 - the book's name; the batch mean
-        if not torch.is_grad_enabled():
-            return l
-        self.loss_sum += l.item()
-        self.correct += count_correct(y_hat.detach(), y)
-        self.n += y.shape[0]
-        self.epoch_batches += 1
-        self.batch_count += 1
-        return l.reshape(1)
-
-
-class _Ch5EpochLine:
+class _Ch5EpochLine(_BookEpochLine):
     """Records the epoch's loss and accuracies, prints the book's line with its time."""
-
-    def __init__(self, loss: _BookCrossEntropy, net: nn.Module, test_iter: Any,
-                 echo: Callable[[str], Any]) -> None:
-        self.loss, self.net, self.test_iter, self.echo = loss, net, test_iter, echo
-
-    @hookimpl
-    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
-        """Reset the running sums."""
-        self.loss.reset()
 
     @hookimpl
     def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, Any]) -> None:
@@ -92,8 +51,8 @@ class _Ch5EpochLine:
         start = time.perf_counter()
         test = evaluate(self.test_iter, self.net)
         seconds = trainer.epoch_seconds[-1] + time.perf_counter() - start  # the book times its test pass too
-        book_loss = self.loss.loss_sum / max(self.loss.batch_count, 1)  # the book's divisor: every batch so far
-        metrics["loss"] = self.loss.loss_sum / max(self.loss.epoch_batches, 1)
+        book_loss = self.loss.batch_loss_sum / max(self.loss.batch_count, 1)  # the book's divisor: every batch so far
+        metrics["loss"] = self.loss.batch_loss_sum / max(self.loss.epoch_batches, 1)
         metrics["acc"], metrics["test_acc"] = self.loss.correct / max(self.loss.n, 1), test.correct / test.n
         self.echo(f"epoch {epoch}, loss {book_loss:.4f}, train acc {metrics['acc']:.3f}, "
                   f"test acc {metrics['test_acc']:.3f}, time {seconds:.1f} sec")
@@ -116,7 +75,7 @@ def train_ch5(net: nn.Module, train_iter: Any, test_iter: Any, batch_size: int, 
     """
     net = net.to(device)
     print("training on ", device)
-    book_loss = _BookCrossEntropy()
+    book_loss = _BookLoss(nn.CrossEntropyLoss())  # its batch mean is the book's l
     device_name = str(torch.device(device))
     trainer = book_trainer(num_epochs, getattr(train_iter, "batch_size", None) or batch_size,
                            callbacks=[_Ch5EpochLine(book_loss, net, test_iter, print)], device=device_name)

@@ -79,29 +79,36 @@ class FunctionNet:
 class _BookLoss:
     """Wraps the book's ``loss`` so that the Trainer's step is the book's.
 
-    In a training step (autograd on) it returns ``loss(y_hat, y).sum()`` as one value,
-    so the Trainer's batch mean back-propagates exactly the book's ``l``, and it adds
-    the batch to the epoch's running loss and accuracy. Under ``no_grad`` (the
-    Trainer's checks) it returns the loss unchanged.
+    In a training step (autograd on) it returns ``loss(y_hat, y).sum()`` as one value (a
+    mean-reduced loss's batch mean as it is), so the Trainer's batch mean back-propagates
+    exactly the book's ``l``, and it adds the batch to the epoch's running sums:
+    ``loss_sum`` per example, ``batch_loss_sum`` of the batches' values, ``correct``
+    predictions, ``n`` examples, ``epoch_batches``, and ``batch_count``, the batches
+    counted since training started (``train_ch5``'s divisor: the book never resets it).
+    Under ``no_grad`` (the Trainer's checks) it returns the loss unchanged.
     """
 
     def __init__(self, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
         self.loss = loss
+        self.batch_count = 0
         self.reset()
 
     def reset(self) -> None:
         """Start a new epoch's sums."""
-        self.loss_sum, self.correct, self.n = 0.0, 0, 0
+        self.loss_sum, self.batch_loss_sum, self.correct, self.n, self.epoch_batches = 0.0, 0.0, 0, 0, 0
 
     def __call__(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         losses = self.loss(y_hat, y)
         if not torch.is_grad_enabled():
             return losses
         total = losses.sum()
-        m = y.shape[0]
-        self.loss_sum += total.item() * (m if mean_reduced(self.loss, losses) else 1)
+        m, value = y.shape[0], total.item()
+        self.loss_sum += value * (m if mean_reduced(self.loss, losses) else 1)
+        self.batch_loss_sum += value
         self.correct += count_correct(y_hat.detach(), y)
         self.n += m
+        self.epoch_batches += 1
+        self.batch_count += 1
         return total.reshape(1)
 
 
