@@ -234,7 +234,11 @@ def _curves(axes: Axes, records: Sequence[Mapping[str, Any]], name: str) -> None
         _log_axis(axes, [r[k] for r in records for k in (name, f"test_{name}") if _is_number(r.get(k))])
     else:
         axes.yaxis.set_major_locator(MaxNLocator(nbins=5))
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    epochs = sorted({r["epoch"] for r in records})
+    if len(epochs) <= 10:  # a tick at each epoch: never fractional epochs such as 0.975
+        axes.set_xticks(epochs)
+    else:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
     axes.set_ylabel(name)
     axes.legend(frameon=False)
@@ -248,8 +252,17 @@ def _log_axis(axes: Axes, values: Sequence[float]) -> None:
     positive = [value for value in values if value > 0]
     if positive and max(positive) < 10 * min(positive):
         axes.yaxis.set_major_locator(MaxNLocator(nbins=5))
-        axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        digits = _digits(min(positive), max(positive))
+        axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.{digits}g}"))
         axes.yaxis.set_minor_locator(NullLocator())
+
+
+def _digits(low: float, high: float) -> int:
+    """Significant digits that tell ticks between ``low`` and ``high`` apart (at least 3)."""
+    import math
+
+    spread = (high - low) / high if high > 0 else 1.0
+    return 3 if spread >= 0.1 else min(12, 3 + math.ceil(-math.log10(max(spread, 1e-12))))
 
 
 def plot_run(run_dir: str | Path, dataset: Any, feature: int = 1) -> list[Path]:

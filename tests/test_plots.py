@@ -265,3 +265,16 @@ def test_a_picture_is_written_whole_or_not_at_all(tmp_path: Path, monkeypatch: p
         plot_history(classifier_records(), tmp_path / "h.png")
     assert (tmp_path / "h.png").read_bytes() == b"the old picture"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["h.png"]
+
+
+def test_a_one_epoch_run_has_one_integer_epoch_tick_and_distinct_loss_labels() -> None:
+    from minidl.plots import history_figure
+
+    records = [{"epoch": 1, "loss": 2.3165503807, "test_loss": 2.3165624141, "accuracy": 0.1}]
+    figure = history_figure(records)
+    figure.canvas.draw()
+    loss_axes, accuracy_axes = figure.axes
+    for axes in (loss_axes, accuracy_axes):
+        assert [tick.get_text() for tick in axes.get_xticklabels()] == ["1"]
+    labels = [tick.get_text() for tick in loss_axes.get_yticklabels() if tick.get_text()]
+    assert len(labels) >= 2 and len(set(labels)) == len(labels), labels  # a tiny spread still reads apart
