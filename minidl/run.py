@@ -153,18 +153,33 @@ def build_component(registry: Registry, kind: str, name: str, values: Mapping[st
     A factory that runs out of memory (options too big for the machine) is a
     :class:`MinidlError` saying what it tried to allocate and what the machine has; any
     other exception a :class:`ComponentFailedError` naming the component and its plugin
-    (the original is its ``__cause__``, shown by ``minidl --debug``).
+    (the original is its ``__cause__``, shown by ``minidl --debug``), as is a factory that
+    returns something that is not a component of its kind (``None``, a model without ``parameters``).
     """
+    label = f"{kind} {name!r} from plugin {registry.get(kind, name).plugin!r}"
     try:
-        return registry.build_resolved(kind, name, values, **injected)
+        built = registry.build_resolved(kind, name, values, **injected)
     except MinidlError:
         raise
     except Exception as exc:
-        label = f"{kind} {name!r} from plugin {registry.get(kind, name).plugin!r}"
         too_big = allocation_failure(exc)
         if too_big is not None:
             raise MinidlError(f"{label} cannot be built with these options: {too_big}; choose smaller sizes") from None
         raise ComponentFailedError(f"building {label} raised {type(exc).__name__}: {exc}".rstrip(": ")) from exc
+    missing = [method for method in _REQUIRED_METHODS.get(kind, ()) if not callable(getattr(built, method, None))]
+    if kind in ("model", "loss") and not callable(built):
+        missing.insert(0, "__call__")
+    if missing:
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise ComponentFailedError(f"{label} returned {type(built).__name__}, which is not {article} {kind}: it lacks "
+                                   f"{', '.join(missing)} (see minidl.interfaces.{kind.capitalize()})")
+    return built
+
+
+#: What a built component must offer, by kind (the rest of :mod:`minidl.interfaces` is optional or checked later).
+_REQUIRED_METHODS: dict[str, tuple[str, ...]] = {
+    "dataset": ("batches", "tensors"), "model": ("parameters",), "optimizer": ("step", "zero_grad"),
+}
 
 
 def _check_inputs(config: RunConfig, dataset: Any) -> None:

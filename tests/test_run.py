@@ -91,3 +91,44 @@ def test_allocation_failure_reads_memory_errors_only() -> None:
         "it ran out of memory but this machine has 1.0 GB available"
     assert allocation_failure(RuntimeError("shapes do not match")) is None
     assert allocation_failure(ValueError("can't allocate memory")) is None
+
+
+NOT_COMPONENTS = '''
+from minidl import hookimpl
+
+def nothing(num_inputs: int | None = None, num_outputs: int | None = None):
+    """Returns None."""
+
+def no_optimizer(params):
+    """Returns None."""
+
+@hookimpl
+def register_datasets(register):
+    register("nothing", nothing)
+
+@hookimpl
+def register_models(register):
+    register("nothing", nothing)
+
+@hookimpl
+def register_losses(register):
+    register("nothing", nothing)
+
+@hookimpl
+def register_optimizers(register):
+    register("nothing", no_optimizer)
+'''
+
+
+@pytest.mark.parametrize(("kind", "lacks"), [("dataset", "batches, tensors"), ("model", "__call__, parameters"),
+                                             ("loss", "__call__"), ("optimizer", "step, zero_grad")])
+def test_a_factory_returning_no_component_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str,
+                                                   lacks: str) -> None:
+    monkeypatch.setenv("MINIDL_LOAD_PLUGINS", "")
+    path = tmp_path / "nothing.py"
+    path.write_text(NOT_COMPONENTS)
+    result = CliRunner().invoke(create_cli(), ["-p", str(path), "train", f"--{kind}", "nothing"])
+    article = "an" if kind == "optimizer" else "a"
+    assert result.exit_code == 1, result.stderr
+    assert result.stderr == (f"Error: {kind} 'nothing' from plugin '{path}' returned NoneType, which is not {article} "
+                             f"{kind}: it lacks {lacks} (see minidl.interfaces.{kind.capitalize()})\n")
