@@ -9,22 +9,44 @@ Recurrent models (:class:`~minidl.interfaces.StatefulModel`) carry their hidden 
 from batch to batch when the dataset declares ``carries_state`` (consecutive sampling);
 otherwise every call starts afresh. What is optional is looked up once per epoch, so
 the default loop's per step work is the same with or without these features.
+
+Its pieces live by concern: :mod:`minidl.settings` (device and hyperparameter checks),
+:mod:`minidl.history` (the records and their line), :mod:`minidl.stateful` (the carried
+state), :mod:`minidl.evaluation` (forward passes over whole splits); their names are
+importable from here too.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import random
-import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from minidl.checkpoint import FORMAT_VERSION, check_state
 from minidl.errors import CheckpointError, DivergedError, MinidlError, PluginError
+from minidl.evaluation import (
+    EVAL_CHUNK,
+    EVAL_CHUNK_BYTES,
+    eval_chunk,
+    eval_mode,
+    evaluate_split,
+    examples_of,
+    predict_in_chunks,
+    set_mode,
+)
+from minidl.history import History, format_epoch
+from minidl.settings import (
+    DEVICE_PATTERN,
+    check_device,
+    check_hyperparameters,
+    check_learning_rate,
+    resolve_device,
+)
+from minidl.stateful import CarriedState, carries_state, detach_state
 
 if TYPE_CHECKING:
     import torch
@@ -33,99 +55,14 @@ if TYPE_CHECKING:
     from minidl.interfaces import Dataset, Loss, Metric, Model, Optimizer
     from minidl.plugins import Plugins
 
+# the Trainer's and its pieces' names, importable from here as before the split
+__all__ = [
+    "DEFAULT_BATCH_SIZE", "DEVICE_PATTERN", "EVAL_CHUNK", "EVAL_CHUNK_BYTES", "CarriedState", "History",
+    "Trainer", "check_device", "check_hyperparameters", "check_learning_rate", "detach_state", "eval_chunk",
+    "format_epoch", "resolve_device",
+]
+
 DEFAULT_BATCH_SIZE = 10  # the notebook's
-EVAL_CHUNK = 65_536  # at most this many examples per forward pass when evaluating a whole split
-# and at most this much input per pass: a CNN's activations are a multiple of it
-EVAL_CHUNK_BYTES = 2 * 2**20
-
-
-def eval_chunk(X: torch.Tensor) -> int:
-    """Examples per forward pass over ``X`` when evaluating or predicting: many small
-    examples at once (no Python loop over 1,000,000 rows), few large images (bounded memory)."""
-    per_example = max(1, X[:1].numel() * X.element_size())  # bytes of one example
-    return max(1, min(EVAL_CHUNK, EVAL_CHUNK_BYTES // per_example))
-
-
-class History:
-    """Per-epoch records: ``history[i]`` is a dict, ``history["loss"]`` one column."""
-
-    def __init__(self, records: Iterable[Mapping[str, Any]] = ()) -> None:
-        self.records: list[dict[str, Any]] = [dict(r) for r in records]
-
-    def append(self, record: Mapping[str, Any]) -> None:
-        """Add one epoch's record."""
-        self.records.append(dict(record))
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter(self.records)
-
-    def __getitem__(self, key: int | str) -> Any:
-        if isinstance(key, str):
-            return [record.get(key) for record in self.records]
-        return self.records[key]
-
-    def __repr__(self) -> str:
-        return f"History({self.records!r})"
-
-
-DEVICE_PATTERN = re.compile(r"(cpu|auto|cuda(:\d+)?)")  # the one spelling of a device, everywhere
-
-
-def check_device(device: Any) -> str:
-    """Return ``device`` if it is ``cpu``, ``cuda``, ``cuda:N`` or ``auto``; else raise :class:`MinidlError`."""
-    if not isinstance(device, str) or not DEVICE_PATTERN.fullmatch(device):
-        raise MinidlError(f"unknown device {device!r}; accepted: cpu, cuda, cuda:N, auto")
-    return device
-
-
-def resolve_device(device: str) -> torch.device:
-    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (cuda when available) as a torch device."""
-    import torch
-
-    check_device(device)
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device != "cpu" and not torch.cuda.is_available():
-        raise MinidlError(f"device {device!r} is not available on this machine; use cpu or auto")
-    return torch.device(device)
-
-
-def check_hyperparameters(max_epochs: Any, batch_size: Any) -> None:
-    """Raise :class:`MinidlError` for a negative epoch count or a batch size below 1."""
-    if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 0:
-        raise MinidlError(f"epochs must be an integer >= 0, got {max_epochs!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise MinidlError(f"batch size must be an integer >= 1, got {batch_size!r}")
-
-
-def check_learning_rate(lr: Any) -> None:
-    """Raise :class:`MinidlError` unless ``lr`` is a finite positive number."""
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise MinidlError(f"learning rate must be a finite positive number, got {lr!r}")
-
-
-def format_epoch(record: Mapping[str, Any], metrics: Mapping[str, Metric] = {}) -> str:
-    """The notebook's line, ``epoch 1, loss 0.035462``, plus test loss and metrics, then
-    whatever else is in the record (values callbacks added, other splits) as ``KEY VALUE``."""
-    parts = [f"epoch {record['epoch']}, loss {record['loss']:f}"]
-    shown = {"epoch", "loss", "test_loss"}
-    if "test_loss" in record:
-        parts.append(f"test loss {record['test_loss']:f}")
-    for prefix, label in (("", "train"), ("test_", "test")):
-        for name, metric in metrics.items():
-            if prefix + name in record:
-                fmt = getattr(metric, "fmt", "{:f}")
-                value = fmt.format(record[prefix + name])
-                parts.append(f"{label} {getattr(metric, 'label', name)} {value}")
-                shown.add(prefix + name)
-    for key, value in record.items():
-        if key not in shown:
-            text = f"{value:g}" if isinstance(value, float) else str(value)
-            parts.append(f"{key} {text}")
-    return ", ".join(parts)
 
 
 class Trainer:
@@ -222,7 +159,7 @@ class Trainer:
             for callback in self.callbacks:
                 if self.plugins.manager.is_registered(callback):
                     self.plugins.manager.unregister(callback)
-            _set_mode(model, was_training)
+            set_mode(model, was_training)
 
     def setup(self, model: Model, data: Dataset, loss: Loss, optimizer: Optimizer) -> None:
         """Keep the components and move the model and data to the trainer's device.
@@ -306,7 +243,7 @@ class Trainer:
 
     def _forward_for_epoch(self, model: Model) -> Callable[[torch.Tensor], torch.Tensor]:
         """``model``, or a :class:`CarriedState` when the data carries state and the model has one."""
-        if getattr(self.data, "carries_state", False) and callable(getattr(model, "begin_state", None)):
+        if carries_state(model, self.data):
             return CarriedState(model)
         return model
 
@@ -322,10 +259,11 @@ class Trainer:
         import torch
 
         record: dict[str, float] = {}
-        with _eval_mode(self.model), torch.no_grad():
+        with eval_mode(self.model), torch.no_grad():
             for split in self.data.splits:
                 prefix = "" if split == "train" else f"{split}_"
-                for name, value in self._evaluate_split(*self.data.tensors(split)).items():
+                X, y = self.data.tensors(split)
+                for name, value in evaluate_split(self.model, self.loss, self.metrics, X, y, self.epoch + 1).items():
                     record[prefix + name] = value
         return record
 
@@ -339,20 +277,13 @@ class Trainer:
         back on ``data``'s device, in its order; the model's mode is restored.
         ``batch_size`` defaults to :func:`eval_chunk`'s choice.
         """
-        import torch
-
         model = self._model_to_predict(model)
-        X = self._examples(data, split)
+        X = examples_of(data, split)
         batch_size = eval_chunk(X) if batch_size is None else batch_size
         check_hyperparameters(0, batch_size)
         param = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
         device = param.device if param is not None else getattr(self, "device", X.device)
-        with _eval_mode(model), torch.no_grad():
-            outputs = [model(X[start : start + batch_size].to(device)).to(X.device)
-                       for start in range(0, len(X), batch_size)]
-        if not outputs:
-            raise MinidlError("nothing to predict: the data holds no examples")
-        return torch.cat(outputs)
+        return predict_in_chunks(model, X, batch_size, device)
 
     def _model_to_predict(self, model: Model | None) -> Model:
         if model is not None:
@@ -361,40 +292,6 @@ class Trainer:
         if fitted is None:
             raise MinidlError("predict needs a model: pass one, or fit (or load_run) first")
         return fitted
-
-    def _examples(self, data: Any, split: str | None) -> torch.Tensor:
-        import torch
-
-        if isinstance(data, torch.Tensor):
-            return data
-        splits = tuple(getattr(data, "splits", ()))
-        if not splits or not hasattr(data, "tensors"):
-            raise MinidlError(f"predict takes a tensor of examples or a dataset, got {type(data).__name__}")
-        chosen = split or ("test" if "test" in splits else "train")
-        if chosen not in splits:
-            raise MinidlError(f"the dataset has no split {chosen!r}; it has {', '.join(splits)}")
-        examples: torch.Tensor = data.tensors(chosen)[0]
-        return examples
-
-    def _evaluate_split(self, X: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-        n = len(X)
-        sums = dict.fromkeys(["loss", *self.metrics], 0.0)
-        # a metric that is a function of a mean (perplexity) is averaged through that mean
-        means = {name: getattr(metric, "chunk_mean", metric) for name, metric in self.metrics.items()}
-        chunk = eval_chunk(X)
-        for start in range(0, n, chunk):  # in chunks: no full-size temporaries
-            X_chunk, y_chunk = X[start : start + chunk], y[start : start + chunk]
-            y_hat = self.model(X_chunk)  # a stateful model starts each chunk from a fresh state
-            weight = len(X_chunk) / n
-            sums["loss"] += self.loss(y_hat, y_chunk).mean().item() * weight
-            for name, mean in means.items():
-                sums[name] += mean(y_hat, y_chunk) * weight
-        if not math.isfinite(sums["loss"]):
-            raise DivergedError(self.epoch + 1, None, sums["loss"])
-        for name, metric in self.metrics.items():
-            if means[name] is not metric:
-                sums[name] = metric.from_mean(sums[name])  # type: ignore[attr-defined]
-        return sums
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -452,36 +349,6 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
 
 
-class CarriedState:
-    """Calls a stateful model batch after batch, carrying its state (truncated BPTT).
-
-    One is made at each epoch start, so every epoch starts from ``begin_state``. Before
-    each batch the state from the previous one is detached (``model.detach_state``, else
-    :func:`detach_state`), so gradients flow through one batch only, as the book's
-    consecutive sampling does.
-    """
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        self.detach = getattr(model, "detach_state", detach_state)
-        self.state: Any = None  # None until the first batch, whose size it takes
-
-    def __call__(self, X: torch.Tensor) -> torch.Tensor:
-        if self.state is None:
-            self.state = self.model.begin_state(len(X), X.device)
-        else:
-            self.state = self.detach(self.state)
-        y_hat, self.state = self.model.forward_with_state(X, self.state)
-        return y_hat  # type: ignore[no-any-return]
-
-
-def detach_state(state: Any) -> Any:
-    """A hidden state cut from the autograd graph: a tensor, or tuples/lists of them (LSTM)."""
-    if isinstance(state, (tuple, list)):
-        return type(state)(detach_state(s) for s in state)
-    return state.detach() if hasattr(state, "detach") else state
-
-
 def _load_into(component: Any, saved: Any, field: str, source: str, kind: str | None = None) -> None:
     """``component.load_state_dict(saved)``; a state that does not fit is one line naming the field."""
     try:
@@ -493,23 +360,6 @@ def _load_into(component: Any, saved: Any, field: str, source: str, kind: str | 
         raise CheckpointError(f"{source}: field {field!r} does not fit the {kind or field}: "
                               f"{type(exc).__name__}: {reason}") from None
 
-
-@contextlib.contextmanager
-def _eval_mode(module: Any) -> Iterator[None]:
-    """Inside the block the module is in eval mode; after it, in the mode it was in."""
-    was_training = getattr(module, "training", None)
-    if hasattr(module, "eval"):
-        module.eval()
-    try:
-        yield
-    finally:
-        _set_mode(module, was_training)
-
-
-def _set_mode(module: Any, training: bool | None) -> None:
-    """``module.train(training)``, for a module that has modes (``training`` None: it has none)."""
-    if training is not None and hasattr(module, "train"):
-        module.train(training)
 
 
 def _state_of(component: Any) -> dict[str, Any]:

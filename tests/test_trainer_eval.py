@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from minidl import Trainer, as_dataset
-from minidl import trainer as trainer_module
+from minidl import evaluation as evaluation_module  # where the chunk sizes are read
 from minidl.trainer import EVAL_CHUNK, EVAL_CHUNK_BYTES, eval_chunk
 
 
@@ -32,7 +32,7 @@ class _Widest(nn.Module):
 
 
 def test_evaluation_and_predict_pass_images_in_memory_bounded_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(trainer_module, "EVAL_CHUNK_BYTES", 5 * 3 * 32 * 32 * 4)  # five images a pass
+    monkeypatch.setattr(evaluation_module, "EVAL_CHUNK_BYTES", 5 * 3 * 32 * 32 * 4)  # five images a pass
     X, y = torch.randn(12, 3, 32, 32), torch.randn(12, 1)
     model = _Widest()
     trainer = Trainer(max_epochs=1, batch_size=4, seed=0)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 import minidl
-from minidl import trainer as trainer_module
+from minidl import evaluation as evaluation_module  # where the chunk sizes are read
 from minidl.adapters import TensorData
 from minidl.trainer import CarriedState, Trainer, detach_state
 
@@ -185,7 +185,7 @@ class ExpOfMeanSquare:
 
 
 def test_a_metric_of_a_mean_is_averaged_through_its_mean(plugins, monkeypatch):
-    monkeypatch.setattr(trainer_module, "EVAL_CHUNK", 5)  # 12 examples: chunks of 5, 5 and 2
+    monkeypatch.setattr(evaluation_module, "EVAL_CHUNK", 5)  # 12 examples: chunks of 5, 5 and 2
     model = nn.Linear(2, 1)
     trainer = fit(model, data(), plugins, epochs=1, metrics={"e": ExpOfMeanSquare()})
     X, y = data().tensors("train")

@@ -1,0 +1,52 @@
+"""The Trainer's settings, checked where they enter: the device's one spelling, the epoch
+count, the batch size and the learning rate. Each check raises :class:`MinidlError`
+(one line, exit 2 from the CLI) naming the bad value and what is accepted.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import TYPE_CHECKING, Any
+
+from minidl.errors import MinidlError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["DEVICE_PATTERN", "check_device", "check_hyperparameters", "check_learning_rate", "resolve_device"]
+
+DEVICE_PATTERN = re.compile(r"(cpu|auto|cuda(:\d+)?)")  # the one spelling of a device, everywhere
+
+
+def check_device(device: Any) -> str:
+    """Return ``device`` if it is ``cpu``, ``cuda``, ``cuda:N`` or ``auto``; else raise :class:`MinidlError`."""
+    if not isinstance(device, str) or not DEVICE_PATTERN.fullmatch(device):
+        raise MinidlError(f"unknown device {device!r}; accepted: cpu, cuda, cuda:N, auto")
+    return device
+
+
+def resolve_device(device: str) -> torch.device:
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (cuda when available) as a torch device."""
+    import torch
+
+    check_device(device)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device != "cpu" and not torch.cuda.is_available():
+        raise MinidlError(f"device {device!r} is not available on this machine; use cpu or auto")
+    return torch.device(device)
+
+
+def check_hyperparameters(max_epochs: Any, batch_size: Any) -> None:
+    """Raise :class:`MinidlError` for a negative epoch count or a batch size below 1."""
+    if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 0:
+        raise MinidlError(f"epochs must be an integer >= 0, got {max_epochs!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise MinidlError(f"batch size must be an integer >= 1, got {batch_size!r}")
+
+
+def check_learning_rate(lr: Any) -> None:
+    """Raise :class:`MinidlError` unless ``lr`` is a finite positive number."""
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise MinidlError(f"learning rate must be a finite positive number, got {lr!r}")
