@@ -33,7 +33,7 @@ _LAZY = {
     "check_resume_compatible": "minidl.config",
     "load_config": "minidl.config",
     "build": "minidl.run",
-    "load_run": "minidl.records",
+    "load_run": "minidl.saved_run",
     "seed_everything": "minidl.run",
     "TensorData": "minidl.adapters",
     "TorchData": "minidl.adapters",

@@ -267,7 +267,7 @@ def _digits(low: float, high: float) -> int:
 
 def plot_run(run_dir: str | Path, dataset: Any, feature: int = 1) -> list[Path]:
     """Both pictures of a run into its directory: ``data.png`` and ``loss.png``."""
-    from minidl.records import DATA_PLOT, LOSS_PLOT
+    from minidl.run_layout import DATA_PLOT, LOSS_PLOT
 
     run_dir = Path(run_dir)
     return [plot_data(dataset, run_dir / DATA_PLOT, feature), plot_history(run_dir, run_dir / LOSS_PLOT)]
@@ -318,7 +318,7 @@ def plot_style() -> Iterator[None]:
 
 def _records(run: Any) -> list[dict[str, Any]]:
     if isinstance(run, (str, Path)):
-        from minidl.records import read_metrics
+        from minidl.saved_run import read_metrics
 
         return read_metrics(run)
     return [dict(record) for record in run]

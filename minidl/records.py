@@ -11,15 +11,18 @@ then what :meth:`RunRecorder.finish` recorded): what ``minidl runs reindex`` rea
 A write that fails (a full disk, a read-only folder) is a :class:`~minidl.checkpoint.WriteError`
 naming the file; whatever it was writing is left as it was (a metrics row half
 appended is taken back), so ``checkpoint.pt`` always holds the last completed epoch.
-:func:`load_run` gives a saved run back as built components; :func:`read_run` as its
-configuration and checkpoint.
+
+This module writes the records (:class:`RunRecorder`); reading a run back is
+:mod:`minidl.saved_run`'s (:func:`load_run` gives it back as built components,
+:func:`read_run` as its configuration and checkpoint, :func:`read_metrics` its rows),
+the file names are :mod:`minidl.run_layout`'s and ``versions.json`` is
+:mod:`minidl.versions`'; all are importable from here too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import importlib.metadata
 import io
 import json
 import os
@@ -27,46 +30,38 @@ import platform
 import secrets
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from minidl.checkpoint import (
-    WriteError,
-    atomic_open,
-    check_compatible,
-    load_training_checkpoint,
-    reason_of,
-    remove_stale_temporaries,
-    save_checkpoint,
-)
-from minidl.errors import CheckpointError, MinidlError
+from minidl.checkpoint import WriteError, atomic_open, reason_of, remove_stale_temporaries, save_checkpoint
+from minidl.errors import MinidlError
 from minidl.hookspecs import hookimpl
-from minidl.run import Run
+from minidl.run_layout import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    DATA_PLOT,
+    EVENT_FILES,
+    LOSS_PLOT,
+    METRICS_CSV,
+    METRICS_JSONL,
+    RECORD_FILES,
+    RUN_FILE,
+    VERSIONS_FILE,
+)
+from minidl.saved_run import SavedRun, load_run, read_metrics, read_run
+from minidl.versions import OPTIONAL_PACKAGES, REQUIRED_PACKAGES, collect_versions
 
 if TYPE_CHECKING:
-    import torch
-
-    from minidl.config import RunConfig
-    from minidl.plugins import Plugins
+    from minidl.run import Run
     from minidl.trainer import History, Trainer
 
-CONFIG_FILE = "config.toml"
-VERSIONS_FILE = "versions.json"
-RUN_FILE = "run.json"
-METRICS_CSV = "metrics.csv"
-METRICS_JSONL = "metrics.jsonl"
-CHECKPOINT_FILE = "checkpoint.pt"
-DATA_PLOT = "data.png"  # written by ``minidl train --plot``
-LOSS_PLOT = "loss.png"
-#: Every file a run writes; ``overwrite=True`` replaces these and leaves anything else alone.
-RECORD_FILES = (CONFIG_FILE, VERSIONS_FILE, RUN_FILE, METRICS_CSV, METRICS_JSONL, CHECKPOINT_FILE,
-                DATA_PLOT, LOSS_PLOT)
-#: TensorBoard's event files, which the ``tensorboard`` callback writes into the run directory.
-EVENT_FILES = "events.out.tfevents.*"
-OPTIONAL_PACKAGES = ("matplotlib", "tensorboard")  # recorded when installed
-REQUIRED_PACKAGES = ("numpy", "pluggy", "click")
+__all__ = [
+    "CHECKPOINT_FILE", "CONFIG_FILE", "DATA_PLOT", "EVENT_FILES", "LOSS_PLOT", "METRICS_CSV", "METRICS_JSONL",
+    "OPTIONAL_PACKAGES", "RECORD_FILES", "REQUIRED_PACKAGES", "RUN_FILE", "VERSIONS_FILE",
+    "RunRecorder", "SavedRun", "check_out_dir", "collect_versions", "load_run", "read_metrics", "read_run",
+    "run_dir_of",
+]
 
 
 class RunRecorder:
@@ -222,161 +217,12 @@ def check_out_dir(out: Path, *, overwrite: bool = False, resume: bool = False) -
         )
 
 
-def read_run(run_dir: str | Path) -> tuple[RunConfig, dict[str, Any] | None]:
-    """Read a run directory back: its configuration and its last checkpoint.
-
-    The checkpoint is held to the schema (:func:`~minidl.checkpoint.check_state`). It is
-    None for a run interrupted before its first epoch was saved (``config.toml`` is
-    written first): such a run starts again from the beginning. Continue with ``run =
-    build(config)`` (changing ``config.train.epochs`` first for more epochs),
-    :func:`~minidl.checkpoint.check_compatible` and ``run.fit(resume=state)``, or use
-    :func:`load_run`. Raises :class:`CheckpointError` naming ``run_dir`` when it is not a
-    directory or holds no configuration, or a checkpoint that is missing or damaged.
-    """
-    from minidl.config import load_config
-
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise CheckpointError(f"cannot read the run in {str(run_dir)!r}: no such directory")
-    if not (run_dir / CONFIG_FILE).is_file():
-        also = "" if (run_dir / CHECKPOINT_FILE).exists() else f" and no {CHECKPOINT_FILE}"
-        raise CheckpointError(f"cannot read the run in {str(run_dir)!r}: it holds no {CONFIG_FILE}{also}; "
-                              "resume a directory written by minidl train --out")
-    config = load_config(run_dir / CONFIG_FILE)
-    if not (run_dir / CHECKPOINT_FILE).exists():
-        if _recorded_epochs(run_dir) <= 1:  # epoch 1's row is written just before its checkpoint
-            return config, None
-        raise CheckpointError(f"cannot read the run in {str(run_dir)!r}: it holds no {CHECKPOINT_FILE} "
-                              f"although {METRICS_JSONL} records {_recorded_epochs(run_dir)} epochs")
-    return config, load_training_checkpoint(run_dir / CHECKPOINT_FILE)
-
-
-def _recorded_epochs(run_dir: Path) -> int:
-    try:
-        with open(run_dir / METRICS_JSONL, encoding="utf-8") as file:
-            return sum(1 for line in file if line.strip())
-    except OSError:
-        return 0
-
-
-@dataclass
-class SavedRun(Run):
-    """A run read back from its directory by :func:`load_run`: built, with its checkpoint loaded.
-
-    ``directory`` is where it was read from, ``state`` the trainer state it holds (None
-    for a run that had not finished an epoch). :meth:`fit` continues from that state:
-    set ``run.trainer.max_epochs`` to a new total first. To keep recording into the
-    directory, attach ``RunRecorder(run.directory, resume=True).start(run)`` before.
-    """
-
-    directory: Path = field(default_factory=Path)
-    state: dict[str, Any] | None = None
-
-    def fit(self, resume: dict[str, Any] | None = None) -> History:
-        """Train on from ``resume`` (default: the state loaded, or the last fit's)."""
-        history = super().fit(resume=self.state if resume is None else resume)
-        self.state = self.trainer.state_dict()
-        return history
-
-    def evaluate(self) -> dict[str, float]:
-        """Loss and metrics on each split, as an epoch's record has them (``loss``, ``test_loss``, ...)."""
-        return self.trainer.evaluate()
-
-    def predict(self, data: Any, *, split: str | None = None) -> torch.Tensor:
-        """The model's outputs for a tensor of examples or a dataset split: see :meth:`Trainer.predict`."""
-        return self.trainer.predict(self.model, data, split=split)
-
-
-def load_run(run_dir: str | Path, plugins: Plugins | None = None, *, device: str | None = None) -> SavedRun:
-    """A saved run (a ``minidl train --out`` directory) as built components, checkpoint loaded.
-
-    ``load_run("runs/a")`` builds the run of ``runs/a/config.toml`` with ``plugins``
-    (default: the installed ones) and loads ``checkpoint.pt`` into its model, optimizer,
-    dataset, loss, callbacks and trainer: ready for ``run.evaluate()``,
-    ``run.predict(X)`` (or ``run.trainer.predict(None, X)``) and, after
-    ``run.trainer.max_epochs = N``, ``run.fit()`` for more epochs. ``device`` (``cpu``,
-    ``cuda``, ...) replaces the device the run was trained on. Raises
-    :class:`CheckpointError` (one line naming the file) for a missing, damaged or
-    mismatched checkpoint.
-    """
-    from minidl.run import build
-
-    run_dir = Path(run_dir)
-    config, state = read_run(run_dir)
-    if device is not None:
-        config = config.with_flags(device=device)
-    run = build(config, plugins)
-    trainer = run.trainer
-    trainer.setup(run.model, run.dataset, run.loss, run.optimizer)
-    if state is not None:
-        source = f"checkpoint {str(run_dir / CHECKPOINT_FILE)!r}"
-        check_compatible(run.model, state, source, optimizer=run.optimizer)
-        trainer.load_state_dict(state, source)
-    return SavedRun(run.config, run.dataset, run.model, run.loss, run.optimizer, trainer,
-                    directory=run_dir, state=state)
-
-
 def run_dir_of(trainer: Any) -> Path | None:
     """The directory a :class:`RunRecorder` keeps ``trainer``'s run in, or None."""
     for callback in getattr(trainer, "callbacks", ()):
         if isinstance(callback, RunRecorder):
             return callback.out
     return None
-
-
-def read_metrics(run: str | Path) -> list[dict[str, Any]]:
-    """The per-epoch records of a run directory (or of a ``metrics.jsonl`` file)."""
-    path = Path(run)
-    if path.is_dir():
-        path = path / METRICS_JSONL
-    if not path.is_file():
-        raise MinidlError(
-            f"no run records at {str(run)!r}: expected a run directory written by "
-            f"minidl train --out (with {METRICS_JSONL}) or a {METRICS_JSONL} file"
-        )
-    records = []
-    with open(path, encoding="utf-8") as file:
-        for number, line in enumerate(file, 1):
-            if line.strip():
-                records.append(_metrics_record(path, number, line))
-    return records
-
-
-def _metrics_record(path: Path, number: int, line: str) -> dict[str, Any]:
-    """One line of ``metrics.jsonl``: a JSON object with an integer ``epoch``."""
-    where = f"{str(path)!r}, line {number}"
-    try:
-        record = json.loads(line)
-    except ValueError:
-        raise MinidlError(f"{where}: not a JSON record: {line.strip()[:60]!r}") from None
-    if not isinstance(record, dict):
-        raise MinidlError(f"{where}: not a JSON record (an object): {line.strip()[:60]!r}")
-    epoch = record.get("epoch")
-    if isinstance(epoch, bool) or not isinstance(epoch, int):
-        found = "has no 'epoch'" if epoch is None else f"has 'epoch' {epoch!r}, not an integer"
-        raise MinidlError(f"{where}: the record {found}; every line of {METRICS_JSONL} is one epoch's record")
-    return record
-
-
-def collect_versions(plugins: Plugins) -> dict[str, Any]:
-    """Python, the packages a run depends on, and every loaded plugin with its version."""
-    import torch
-
-    from minidl import __version__
-
-    packages = {"minidl": __version__, "torch": torch.__version__}
-    for name in (*REQUIRED_PACKAGES, *OPTIONAL_PACKAGES):
-        try:
-            packages[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "packages": packages,
-        "plugins": [{"name": info.name, "distribution": info.distribution, "version": info.version}
-                    for info in plugins.info()],
-    }
 
 
 def _read_invocations(path: Path) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ def evaluate_command(plugins: Plugins, run_dir: str, metrics: tuple[str, ...], d
       minidl evaluate runs/a
       minidl evaluate runs/a --metric mae --json
     """
-    from minidl.records import load_run
+    from minidl.saved_run import load_run
 
     run = load_run(run_dir, plugins, device=device)
     if run.state is None:

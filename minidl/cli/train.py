@@ -67,7 +67,7 @@ def train_command(plugins: Plugins, config_path: str | None, assignments: tuple[
 
     state = None
     if resume is not None:
-        from minidl.records import read_run
+        from minidl.saved_run import read_run
 
         if out is not None or config_path is not None:
             raise click.UsageError("--resume continues the run in its own directory, with its own "

@@ -19,7 +19,7 @@ def plot_runs(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
     runs with no recorded epoch at all.
     """
     from minidl.plots import check_plot_path, plot_style, save_figure
-    from minidl.records import read_metrics
+    from minidl.saved_run import read_metrics
 
     path, fmt = check_plot_path(path)
     curves = [(label, read_metrics(row["dir"])) for label, row in zip(labels(rows), rows)]
