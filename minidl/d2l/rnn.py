@@ -27,10 +27,10 @@ import torch
 from torch import nn
 
 from minidl.d2l.lazy import first_party
-from minidl.d2l.training import book_trainer
+from minidl.d2l.training import FunctionNet, book_trainer
+from minidl.default_plugins.notebook_components import BookSGD
 from minidl.errors import MinidlError
 from minidl.hookspecs import hookimpl
-from minidl.optim import ManualOptimizer
 
 if TYPE_CHECKING:
     from minidl.trainer import History, Trainer
@@ -112,12 +112,15 @@ def data_iter_consecutive(corpus_indices: Corpus, batch_size: int, num_steps: in
 
 
 # -- 6.4: prediction and gradient clipping ----------------------------------------------
-class _FunctionRNN:
-    """The book's ``rnn(inputs, state, params)`` and ``init_rnn_state`` as a stateful minidl Model."""
+class _FunctionRNN(FunctionNet):
+    """The book's ``rnn(inputs, state, params)`` and ``init_rnn_state`` as a stateful minidl
+    Model: a :class:`~minidl.d2l.training.FunctionNet` (the book's ``params``, saved and
+    restored by position) whose call runs from a fresh state."""
 
     def __init__(self, rnn: Callable[..., Any], params: Sequence[torch.Tensor], init_rnn_state: Callable[..., Any],
                  num_hiddens: int, vocab_size: int, device: torch.device | str | None) -> None:
-        self.rnn, self.params, self.init_rnn_state = rnn, list(params), init_rnn_state
+        super().__init__(self._from_begin_state, params)
+        self.rnn, self.init_rnn_state = rnn, init_rnn_state
         self.num_hiddens, self.vocab_size, self.device = num_hiddens, vocab_size, _device(device)
         self.to_onehot = _sequence("models").to_onehot
 
@@ -130,26 +133,8 @@ class _FunctionRNN:
         outputs, state = self.rnn(self.to_onehot(X, self.vocab_size), state, self.params)
         return torch.stack(outputs, dim=1), state
 
-    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+    def _from_begin_state(self, X: torch.Tensor) -> torch.Tensor:
         return self.forward_with_state(X, self.begin_state(len(X), X.device))[0]
-
-    def parameters(self) -> Iterator[torch.Tensor]:
-        """The parameters ``get_params()`` gave."""
-        return iter(self.params)
-
-    def to(self, device: torch.device | str) -> _FunctionRNN:
-        """The parameters stay where the book put them."""
-        return self
-
-    def state_dict(self) -> dict[str, Any]:
-        """The parameters by position."""
-        return {str(i): p.detach().clone() for i, p in enumerate(self.params)}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Copy saved parameters back in."""
-        with torch.no_grad():
-            for i, p in enumerate(self.params):
-                p.copy_(state_dict[str(i)])
 
 
 def predict_rnn(prefix: str, num_chars: int, rnn: Callable[..., Any], params: Sequence[torch.Tensor],
@@ -256,24 +241,6 @@ class _BookSequenceLoss:
         return l.reshape(1)
 
 
-class _BookSGD(ManualOptimizer):
-    """The book's ``d2l.sgd(params, lr, 1)`` exactly: ``param.data -= lr * param.grad``.
-
-    Written as the book writes it (a product, then a subtraction), which rounds
-    differently from ``sub_(grad, alpha=lr)``: the book's perplexities come out to the digit.
-    """
-
-    def __init__(self, params: Iterable[torch.Tensor], lr: float) -> None:
-        super().__init__(params, {"lr": lr})
-
-    def step(self) -> None:
-        """One step on every parameter."""
-        for group in self.param_groups:
-            lr = group["lr"]
-            for param in group["params"]:
-                param.data -= lr * param.grad / 1
-
-
 class _BookClipping:
     """Calls :func:`grad_clipping` between backward and the optimizer's step, as the book's loops."""
 
@@ -339,7 +306,8 @@ def train_and_predict_rnn(rnn: Callable[..., Any], get_params: Callable[[], Sequ
         return _predict(prefix, pred_len, model, idx_to_char, device)
 
     data = _BookSequences(corpus_indices, num_steps, device, is_random_iter)
-    return _train(model, list(params), _BookSGD(params, lr), data, clipping_theta, num_epochs, batch_size,
+    optimizer = BookSGD(params, lr)  # the book's sgd(params, lr, 1), rounded as written
+    return _train(model, list(params), optimizer, data, clipping_theta, num_epochs, batch_size,
                   pred_period, prefixes, predict)
 
 

@@ -151,3 +151,22 @@ class SGD(ManualOptimizer):
         sgd, batch_size = functional.sgd, self.batch_size
         for group in self.param_groups:
             sgd(group["params"], group["lr"], batch_size)
+
+
+class BookSGD(SGD):
+    """:class:`SGD` rounded as the book's ``d2l.sgd`` is written: ``param.data -= lr *
+    param.grad / batch_size``, a product, a quotient, then a subtraction.
+
+    That rounds differently from the fused ``sub_(grad, alpha=lr / batch_size)`` of
+    :class:`SGD` (the notebook's, and the faster); where the book's printed numbers are
+    the oracle to the digit (chapter 6's ``train_and_predict_rnn``), this one is used. A
+    subclass rather than an option, so that :class:`SGD`'s step tests nothing per step.
+    """
+
+    def step(self) -> None:
+        """``param.data -= lr * param.grad / batch_size`` for every parameter, as the book."""
+        batch_size = self.batch_size
+        for group in self.param_groups:
+            lr = group["lr"]
+            for param in group["params"]:
+                param.data -= lr * param.grad / batch_size
