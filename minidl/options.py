@@ -3,7 +3,8 @@
 A factory such as ``def make(num_examples: int = 1000, true_w: list[float] = ...)``
 declares its options: the type hint gives the type, the default the default, and the
 docstring's ``Args:`` section one help line each. A hint may carry a range, checked when
-the value is parsed: ``lr: Annotated[float, Gt(0)] = 0.03``. Every float option refuses
+the value is parsed: ``lr: Annotated[float, Gt(0)] = 0.03`` (the markers are
+:mod:`minidl.bounds`', re-exported here). Every float option refuses
 nan and inf unless it is marked ``AllowNonFinite()``; every int option without a declared
 upper bound is capped at :data:`INT_CAP` (and below at ``-INT_CAP``). Nothing here imports torch.
 """
@@ -21,8 +22,9 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
+from minidl.bounds import INT_CAP, AllowNonFinite, Bound, Ge, Gt, Le, Lt
 from minidl.errors import OptionError
 
 __all__ = [
@@ -38,79 +40,9 @@ __all__ = [
     "summary_of",
 ]
 
-#: The bound of an int option that declares none (a value beyond it is a typo or an attack).
-INT_CAP = 10**9
-
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 _MISSING = inspect.Parameter.empty
-
-
-@dataclass(frozen=True)
-class _Bound:
-    """A range marker for ``Annotated[int | float, ...]``: the value compared with ``bound``."""
-
-    bound: float
-    symbol: ClassVar[str] = ""
-    upper: ClassVar[bool] = False  # True for Lt and Le
-
-    def admits(self, value: float) -> bool:
-        """True when ``value`` is inside the bound."""
-        raise NotImplementedError
-
-    def __str__(self) -> str:
-        return f"{self.symbol} {_number(self.bound)}"
-
-
-@dataclass(frozen=True)
-class Gt(_Bound):
-    """The value must be greater than ``bound``: ``Annotated[float, Gt(0)]``."""
-
-    symbol: ClassVar[str] = ">"
-
-    def admits(self, value: float) -> bool:
-        """``value > bound``."""
-        return value > self.bound
-
-
-@dataclass(frozen=True)
-class Ge(_Bound):
-    """The value must be greater than or equal to ``bound``."""
-
-    symbol: ClassVar[str] = ">="
-
-    def admits(self, value: float) -> bool:
-        """``value >= bound``."""
-        return value >= self.bound
-
-
-@dataclass(frozen=True)
-class Lt(_Bound):
-    """The value must be less than ``bound``."""
-
-    symbol: ClassVar[str] = "<"
-    upper: ClassVar[bool] = True
-
-    def admits(self, value: float) -> bool:
-        """``value < bound``."""
-        return value < self.bound
-
-
-@dataclass(frozen=True)
-class Le(_Bound):
-    """The value must be less than or equal to ``bound``."""
-
-    symbol: ClassVar[str] = "<="
-    upper: ClassVar[bool] = True
-
-    def admits(self, value: float) -> bool:
-        """``value <= bound``."""
-        return value <= self.bound
-
-
-@dataclass(frozen=True)
-class AllowNonFinite:
-    """Marks a float option that accepts nan, inf and -inf: ``Annotated[float, AllowNonFinite()]``."""
 
 
 @dataclass(frozen=True)
@@ -125,10 +57,10 @@ class Option:
     formerly: tuple[str, ...] = field(default=(), compare=False)  # old names (a factory's renamed_options)
 
     @property
-    def bounds(self) -> tuple[_Bound, ...]:
+    def bounds(self) -> tuple[Bound, ...]:
         """The range checked for an int or float value (or each item of a list): the declared
         bounds, plus ``<= INT_CAP`` / ``>= -INT_CAP`` for an int without one on that side."""
-        declared = tuple(c for c in self.constraints if isinstance(c, _Bound))
+        declared = tuple(c for c in self.constraints if isinstance(c, Bound))
         if _number_kind(self.type) is not int:
             return declared
         lower = () if any(not b.upper for b in declared) else (Ge(-INT_CAP),)
@@ -275,11 +207,6 @@ def _number_kind(hint: Any) -> Any:
     if typing.get_origin(inner) in (list, tuple):
         inner = (typing.get_args(inner) or (None,))[0]
     return inner if inner in (int, float) else None
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if isinstance(value, int) or (isinstance(value, float) and value.is_integer()
-                                                         and abs(value) < 1e16) else repr(value)
 
 
 def _hints(factory: Callable[..., Any]) -> dict[str, Any]:
