@@ -128,8 +128,13 @@ def read_metrics(run: str | Path) -> list[dict[str, Any]]:
             f"minidl train --out (with {METRICS_JSONL}) or a {METRICS_JSONL} file"
         )
     records = []
-    with open(path, encoding="utf-8") as file:
-        for number, line in enumerate(file, 1):
+    with open(path, "rb") as file:  # decoded line by line: a damaged byte is named with its line
+        for number, raw in enumerate(file, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise MinidlError(f"{str(path)!r}, line {number}: not UTF-8 text ({exc.reason} at byte "
+                                  f"{exc.start}); every line of {METRICS_JSONL} is one epoch's JSON record") from None
             if line.strip():
                 records.append(_metrics_record(path, number, line))
     return records

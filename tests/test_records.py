@@ -282,6 +282,9 @@ def test_read_metrics_errors(tmp_path: Path) -> None:
     (tmp_path / "metrics.jsonl").write_text('{"epoch": 1, "loss": 0.5}\nnot json\n')
     with pytest.raises(MinidlError, match="line 2"):
         read_metrics(tmp_path)
+    (tmp_path / "metrics.jsonl").write_bytes(b'{"epoch": 1, "loss": 0.5}\n\xff\xfe\n')  # a damaged byte
+    with pytest.raises(MinidlError, match=r"metrics\.jsonl', line 2: not UTF-8 text \(invalid start byte at byte 0\)"):
+        read_metrics(tmp_path)
 
 
 # -- load_run: a saved run as built components (issue 13) -------------------------------------
