@@ -234,9 +234,9 @@ def _curves(axes: Axes, records: Sequence[Mapping[str, Any]], name: str) -> None
         _log_axis(axes, [r[k] for r in records for k in (name, f"test_{name}") if _is_number(r.get(k))])
     else:
         axes.yaxis.set_major_locator(MaxNLocator(nbins=5))
-    epochs = sorted({r["epoch"] for r in records})
-    if len(epochs) <= 10:  # a tick at each epoch: never fractional epochs such as 0.975
-        axes.set_xticks(epochs)
+    ticks = sorted({r["epoch"] for r in records})
+    if len(ticks) <= 10:  # a tick at each epoch: never fractional epochs such as 0.975
+        axes.set_xticks(ticks)
     else:
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
