@@ -69,6 +69,10 @@ def plot_data(dataset: Any, path: str | Path, feature: int = 1, *, title: str | 
             return save_figure(images_figure(images[:count], labels, title), path, fmt)
         X = X.reshape(len(X), -1)
         _check_feature(feature, X.shape[1])
+        if y.numel() != len(X):  # a label per time step (a character corpus), several outputs
+            raise MinidlError(f"cannot draw these data: each example has {y.numel() // max(len(X), 1)} labels "
+                              f"(labels of shape {tuple(y.shape)}); a picture of the data is a feature against "
+                              "one label per example, or sample images of classes")
         figure = data_figure(X[:, feature].numpy(), y.reshape(-1).numpy(), feature, title)
         return save_figure(figure, path, fmt)
 

@@ -278,3 +278,14 @@ def test_a_one_epoch_run_has_one_integer_epoch_tick_and_distinct_loss_labels() -
         assert [tick.get_text() for tick in axes.get_xticklabels()] == ["1"]
     labels = [tick.get_text() for tick in loss_axes.get_yticklabels() if tick.get_text()]
     assert len(labels) >= 2 and len(set(labels)) == len(labels), labels  # a tiny spread still reads apart
+
+
+def test_data_with_several_labels_per_example_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    """A character corpus (a label per time step): no scatter of mismatched sizes."""
+    import torch
+
+    X, y = torch.zeros(6, 35), torch.zeros(6, 35)  # real-valued, not images: the scatter's route
+    with pytest.raises(MinidlError, match=r"^cannot draw these data: each example has 35 labels \(labels of shape "
+                                          r"\(6, 35\)\)"):
+        plot_data((X, y), tmp_path / "data.png", feature=0)
+    assert not (tmp_path / "data.png").exists()
