@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from minidl.errors import MinidlError
+from minidl.run_layout import CONFIG_FILE, METRICS_JSONL, RUN_FILE, VERSIONS_FILE
 
-RUN_FILE, CONFIG_FILE, VERSIONS_FILE, METRICS_FILE = "run.json", "config.toml", "versions.json", "metrics.jsonl"
 SWEEP_FILE = "sweep.json"  # in a sweep's directory, beside its points
 STATUSES = ("running", "finished", "diverged", "interrupted", "failed")
 
@@ -66,7 +66,7 @@ def run_row(path: Path) -> dict[str, Any]:
     if not isinstance(info, dict):
         raise MinidlError(f"{str(path / RUN_FILE)!r} is not a run record (a JSON object)")
     config = _read_config(path / CONFIG_FILE)
-    records = _read_records(path / METRICS_FILE)
+    records = _read_records(path / METRICS_JSONL)
     invocations = [entry for entry in info.get("invocations", []) if isinstance(entry, dict)]
     last = invocations[-1] if invocations else {}
     row = {

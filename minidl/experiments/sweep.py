@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from minidl.errors import MinidlError
-from minidl.experiments.rundir import RUN_FILE, SWEEP_FILE, now, read_json
+from minidl.experiments.rundir import SWEEP_FILE, now, read_json
+from minidl.run_layout import CHECKPOINT_FILE, CONFIG_FILE, RUN_FILE
 from minidl.signals import Terminated
 
 BASE_FILE = "sweep.toml"  # the configuration every point starts from
@@ -124,7 +125,7 @@ def point_state(directory: Path) -> str:
         status = None
     if status in DONE:
         return "done"
-    return "resume" if (directory / "checkpoint.pt").is_file() and (directory / "config.toml").is_file() \
+    return "resume" if (directory / CHECKPOINT_FILE).is_file() and (directory / CONFIG_FILE).is_file() \
         else "restart"
 
 
