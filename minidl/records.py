@@ -114,8 +114,10 @@ class RunRecorder:
         if not os.access(self.out, os.W_OK | os.X_OK):
             raise MinidlError(f"output directory {str(self.out)!r} is not writable")
         remove_stale_temporaries(self.out, RECORD_FILES)  # left by a process killed mid-write
-        self._invocations = _read_invocations(self.out / RUN_FILE) if self.resume else []
-        self.run_id = (_read_run_id(self.out / RUN_FILE) if self.resume else "") or secrets.token_hex(4)
+        previous = _read_run_record(self.out / RUN_FILE) if self.resume else {}
+        invocations, run_id = previous.get("invocations"), previous.get("id")
+        self._invocations = list(invocations) if isinstance(invocations, list) else []
+        self.run_id = (run_id if isinstance(run_id, str) else "") or secrets.token_hex(4)
         if self.overwrite:
             for path in [*(self.out / name for name in RECORD_FILES), *self.out.glob(EVENT_FILES)]:
                 path.unlink(missing_ok=True)
@@ -225,20 +227,13 @@ def run_dir_of(trainer: Any) -> Path | None:
     return None
 
 
-def _read_invocations(path: Path) -> list[dict[str, Any]]:
+def _read_run_record(path: Path) -> dict[str, Any]:
+    """The ``run.json`` of the run being resumed; {} when it is missing or broken."""
     try:
-        invocations = json.loads(path.read_text(encoding="utf-8")).get("invocations", [])
-    except (OSError, ValueError, AttributeError):
-        return []
-    return list(invocations) if isinstance(invocations, list) else []
-
-
-def _read_run_id(path: Path) -> str:
-    try:
-        run_id = json.loads(path.read_text(encoding="utf-8")).get("id", "")
-    except (OSError, ValueError, AttributeError):
-        return ""
-    return run_id if isinstance(run_id, str) else ""
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
