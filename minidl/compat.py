@@ -317,7 +317,7 @@ def _part(kind: str, name: str | None, component: Any, registry: Registry | None
 
 def _key(model: Any, dataset: Any, loss: Any, metrics: Mapping[str, Any]) -> tuple[Any, ...]:
     while isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
-        model = model.module
+        model = getattr(model, "unwrapped", model.module)  # minidl's DataParallelModule: the model itself
     while isinstance(dataset, DatasetWrapper):
         dataset = dataset.data
     return (model, dataset, loss, *metrics.values())

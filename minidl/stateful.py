@@ -13,12 +13,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["CarriedState", "carries_state", "detach_state"]
+__all__ = ["CarriedState", "carries_state", "detach_state", "is_stateful"]
+
+
+def is_stateful(model: Any) -> bool:
+    """True when ``model`` has a ``begin_state`` (a :class:`~minidl.interfaces.StatefulModel`)."""
+    return callable(getattr(model, "begin_state", None))
 
 
 def carries_state(model: Any, data: Any) -> bool:
-    """True when ``data`` declares ``carries_state`` and ``model`` has ``begin_state``."""
-    return bool(getattr(data, "carries_state", False)) and callable(getattr(model, "begin_state", None))
+    """True when ``data`` declares ``carries_state`` and ``model`` is stateful."""
+    return bool(getattr(data, "carries_state", False)) and is_stateful(model)
 
 
 class CarriedState:

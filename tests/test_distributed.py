@@ -44,6 +44,34 @@ def tiny_linear(num_inputs: int | None = None) -> Any:
     return torch.nn.Linear(num_inputs or 2, 1)
 
 
+class TinyRecurrent(torch.nn.Module):
+    """A linear model with a hidden state of 2 carried from batch to batch (a StatefulModel)."""
+
+    def __init__(self, num_inputs: int) -> None:
+        super().__init__()
+        self.cell = torch.nn.Linear(num_inputs + 2, 2)
+        self.out = torch.nn.Linear(num_inputs + 2, 1)
+
+    def begin_state(self, batch_size: int, device: Any) -> torch.Tensor:
+        return torch.zeros(batch_size, 2, device=device)
+
+    def forward_with_state(self, X: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        state = torch.tanh(self.cell(torch.cat([X, state], dim=1)))
+        return self.out(torch.cat([X, state], dim=1)), state
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_state(X, self.begin_state(len(X), X.device))[0]
+
+
+def tiny_recurrent(num_inputs: int | None = None) -> Any:
+    """A tiny stateful model.
+
+    Args:
+        num_inputs: input features (default: the dataset's)
+    """
+    return TinyRecurrent(num_inputs or 3)
+
+
 def torch_sgd(params: Any, lr: float = 0.05, momentum: float = 0.0) -> Any:
     """torch.optim.SGD.
 
@@ -86,6 +114,7 @@ class TestComponents:
     def register_models(self, register: Any) -> None:
         """tiny-linear."""
         register("tiny-linear", tiny_linear)
+        register("tiny-recurrent", tiny_recurrent)
 
     @hookimpl
     def register_optimizers(self, register: Any) -> None:
@@ -437,6 +466,24 @@ def test_workers_start_with_the_working_directory_off_their_path() -> None:
     assert command[:2] == [sys.executable, "-P"] and command[-2:] == ["-m", "minidl.cli"]
 
 
+@pytest.mark.slow
+def test_ddp_carries_a_stateful_models_state_like_one_process(tmp_path: Path) -> None:
+    """Under DDP the state methods stay visible (state carried) and gradients still synchronise."""
+    messages: list[str] = []
+    assert distributed.launch(2, ["stateful", str(tmp_path)], program=WORKER, echo=messages.append) == 0, messages
+    ranks = [read(tmp_path, "stateful", rank) for rank in (0, 1)]
+    assert ranks[0]["impl"] == "StatefulDataParallelModule"
+    carried, fresh = stateful_run(2 * B, carried=True), stateful_run(2 * B, carried=False)
+    carried.fit()
+    fresh.fit()
+    expected = carried.parameters()
+    assert not all(close(fresh.parameters()[name], value) for name, value in expected.items())  # the state counts
+    for rank in ranks:
+        assert rank["params"].keys() == expected.keys()
+        assert all(close(rank["params"][name], value) for name, value in expected.items())
+        assert close([r["loss"] for r in rank["history"]], [r["loss"] for r in carried.trainer.history])
+
+
 # -- the workers -----------------------------------------------------------------------------
 def _write(out: Path, name: str, rank: int, run: Any, impl: str, lines: list[str]) -> None:
     result = {"params": run.parameters(), "history": run.trainer.history.records, "impl": impl, "lines": lines}
@@ -462,6 +509,21 @@ def _equivalence_worker(out: Path) -> None:
         _write(out, "resume", ctx.rank, run, "allreduce", [])
 
 
+def stateful_run(batch_size: int, carried: bool, plugins: minidl.Plugins | None = None) -> minidl.run.Run:
+    """A 100-example regression (full batches only) for TinyRecurrent, its state carried or not."""
+    config = make_config("tiny-recurrent", {}, "torch-sgd", {"lr": 0.1}, 100, batch_size, epochs=2)
+    run = build(config, plugins or test_plugins())
+    run.dataset.carries_state = carried  # as consecutive sampling declares it
+    return run
+
+
+def _stateful_worker(out: Path) -> None:
+    with distributed.process_group() as ctx:
+        run = distributed.make_data_parallel(stateful_run(B, carried=True), ctx)
+        run.fit()
+        _write(out, "stateful", ctx.rank, run, type(run.model).__name__, [])
+
+
 def _fault_worker(out: Path) -> None:
     plugins = test_plugins()
     plugins.load_named([str(FAULTS)])  # what MINIDL_DDP_FAIL_* ask for
@@ -470,4 +532,4 @@ def _fault_worker(out: Path) -> None:
 
 if __name__ == "__main__":
     mode, folder = sys.argv[1], Path(sys.argv[2])
-    {"equivalence": _equivalence_worker, "fault": _fault_worker}[mode](folder)
+    {"equivalence": _equivalence_worker, "fault": _fault_worker, "stateful": _stateful_worker}[mode](folder)

@@ -37,6 +37,7 @@ from minidl.distributed.gradients import (
     GradientAllReduce,
     GradientSync,
     Impl,
+    StatefulDataParallelModule,
     choose_impl,
 )
 from minidl.distributed.group import (
@@ -73,6 +74,7 @@ __all__ = [
     "GradientSync",
     "Impl",
     "ShardedDataset",
+    "StatefulDataParallelModule",
     "all_reduce_mean",
     "check_nproc",
     "choose_impl",

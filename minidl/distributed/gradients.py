@@ -14,6 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 from minidl.errors import MinidlError
 from minidl.hookspecs import hookimpl
 from minidl.interfaces import Optimizer
+from minidl.stateful import detach_state
 
 if TYPE_CHECKING:
     from minidl.trainer import Trainer
@@ -106,6 +107,11 @@ class DataParallelModule(DistributedDataParallel):
     Trainer's evaluation) call the model directly: no collective, nothing to keep in step.
     """
 
+    @property
+    def unwrapped(self) -> nn.Module:
+        """The model itself (what ``module`` holds)."""
+        return self.module
+
     def forward(self, *inputs: torch.Tensor, **kwargs: object) -> torch.Tensor:
         """DDP's forward when training, the model's own under ``torch.no_grad``."""
         if not torch.is_grad_enabled():
@@ -114,12 +120,61 @@ class DataParallelModule(DistributedDataParallel):
 
     def state_dict(self, *args: Any, **kwargs: Any) -> Any:
         """The wrapped model's ``state_dict``."""
-        return self.module.state_dict(*args, **kwargs)
+        return self.unwrapped.state_dict(*args, **kwargs)
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True,
                         assign: bool = False) -> object:
         """The wrapped model's ``load_state_dict``."""
-        return self.module.load_state_dict(state_dict, strict=strict, assign=assign)
+        return self.unwrapped.load_state_dict(state_dict, strict=strict, assign=assign)
+
+
+class _StateCall(nn.Module):
+    """A stateful model as DDP calls it: ``(X)`` is the model's own call, ``(X, state)``
+    its ``forward_with_state``; so both go through DDP's forward."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, X: torch.Tensor, *state: Any) -> Any:
+        """``model(X)``, or ``model.forward_with_state(X, state)`` when a state is given."""
+        if state:
+            return self.model.forward_with_state(X, state[0])  # type: ignore[operator]
+        return self.model(X)
+
+
+class StatefulDataParallelModule(DataParallelModule):
+    """:class:`DataParallelModule` for a :class:`~minidl.interfaces.StatefulModel`.
+
+    ``begin_state``, ``detach_state`` and ``forward_with_state`` are the model's, so the
+    Trainer carries the state across consecutive batches as in one process; the last
+    goes through DDP's forward, so the gradients still synchronise. Each rank carries
+    the state of its own rows (``ShardedDataset`` gives it rows ``rank::world_size`` of
+    every global batch, and row ``i`` continues row ``i``).
+    """
+
+    def __init__(self, model: nn.Module, **kwargs: Any) -> None:
+        super().__init__(_StateCall(model), **kwargs)
+
+    @property
+    def unwrapped(self) -> nn.Module:
+        """The model itself (inside the call adapter)."""
+        call = self.module
+        assert isinstance(call, _StateCall)
+        return call.model
+
+    def begin_state(self, batch_size: int, device: torch.device | str) -> Any:
+        """The model's fresh state."""
+        return self.unwrapped.begin_state(batch_size, device)  # type: ignore[operator]
+
+    def detach_state(self, state: Any) -> Any:
+        """The model's ``detach_state``, else :func:`minidl.stateful.detach_state`."""
+        return getattr(self.unwrapped, "detach_state", detach_state)(state)
+
+    def forward_with_state(self, X: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """The model's ``forward_with_state``, through DDP's forward."""
+        output: tuple[torch.Tensor, Any] = self(X, state)
+        return output
 
 
 def choose_impl(model: object, impl: str = "auto") -> Literal["ddp", "allreduce"]:

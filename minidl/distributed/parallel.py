@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
 
 from minidl.config import RunConfig
 from minidl.distributed.gradients import (
@@ -17,6 +16,7 @@ from minidl.distributed.gradients import (
     GradientAllReduce,
     GradientSync,
     Impl,
+    StatefulDataParallelModule,
     choose_impl,
     weighted_allreduce,
 )
@@ -26,6 +26,7 @@ from minidl.errors import MinidlError
 from minidl.hookspecs import hookimpl
 from minidl.plugins import Plugins
 from minidl.run import Run, build
+from minidl.stateful import is_stateful
 
 if TYPE_CHECKING:
     from minidl.trainer import Trainer
@@ -91,7 +92,8 @@ def make_data_parallel(run: Run, ctx: DistContext, *, impl: Impl = "auto") -> Ru
     model, optimizer = run.model.to(ctx.device), run.optimizer
     trainer = run.trainer
     if chosen == "ddp":
-        model = DataParallelModule(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+        wrapper = StatefulDataParallelModule if is_stateful(model) else DataParallelModule  # state methods seen
+        model = wrapper(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
         model.register_comm_hook(lambda: dataset.weight, weighted_allreduce)
     else:
         for tensor in model.state_dict().values():  # same start everywhere, as DDP does
@@ -117,5 +119,5 @@ def train_worker(config: RunConfig, plugins: Plugins | None = None, *, verbose: 
     with process_group(config.train.device) as ctx:
         run = make_data_parallel(build(config, plugins, verbose=verbose, echo=echo), ctx, impl=impl)
         run.fit(resume=ctx.broadcast(resume))
-        model = run.model.module if isinstance(run.model, DistributedDataParallel) else run.model
+        model = run.model.unwrapped if isinstance(run.model, DataParallelModule) else run.model
         return dataclasses.replace(run, model=model)
