@@ -19,7 +19,7 @@ from minidl.errors import (
     UnknownComponentError,
 )
 from minidl.hookspecs import Register, hookimpl
-from minidl.interfaces import Dataset, Loss, Metric, Model, Optimizer, Stateful
+from minidl.interfaces import Dataset, Loss, Metric, Model, Optimizer, SequenceDataset, Stateful, StatefulModel
 from minidl.options import AllowNonFinite, Ge, Gt, Le, Lt
 from minidl.plugins import Plugins, get_plugins, get_registry, load_plugins
 from minidl.registry import Registry
@@ -64,7 +64,9 @@ __all__ = [
     "Plugins",
     "Register",
     "Registry",
+    "SequenceDataset",
     "Stateful",
+    "StatefulModel",
     "UnknownComponentError",
     "__version__",
     "get_plugins",

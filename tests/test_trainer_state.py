@@ -192,3 +192,12 @@ def test_a_metric_of_a_mean_is_averaged_through_its_mean(plugins, monkeypatch):
     with torch.no_grad():
         expected = math.exp(float(((model(X) - y) ** 2).mean()))
     assert trainer.history[0]["e"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_stateful_protocols_are_public_and_recognise_their_components() -> None:
+    from minidl import interfaces
+
+    assert minidl.StatefulModel is interfaces.StatefulModel and minidl.SequenceDataset is interfaces.SequenceDataset
+    assert {"StatefulModel", "SequenceDataset"} <= set(minidl.__all__)
+    assert isinstance(Counting(), minidl.StatefulModel) and not isinstance(nn.Linear(2, 1), minidl.StatefulModel)
+    assert isinstance(data(Consecutive), minidl.SequenceDataset) and not isinstance(data(), minidl.SequenceDataset)
