@@ -12,6 +12,9 @@ Each process (a *rank*) builds the same run from the same configuration and seed
   ``nn.Module`` models that back-propagate, by an explicit all-reduce
   (:class:`GradientAllReduce`) for models that set their own gradients
   (``compute_gradients``, like ``linreg`` with ``grad='analytic'``);
+* a stateful model (``begin_state``) as a :class:`StatefulDataParallelModule`, whose
+  state methods stay visible: with consecutive sampling each rank carries the state of
+  its rows as one process carries the whole batch's;
 * epoch metrics averaged across ranks before anyone reads them, a stop asked by one rank
   stopping all, and epoch lines printed by rank 0 only.
 
