@@ -307,6 +307,29 @@ def test_nproc_below_one_is_refused(nproc: Any) -> None:
         distributed.launch(nproc, ["train"])
 
 
+@pytest.mark.parametrize("extra", [1, 10**20])
+def test_nproc_beyond_the_machine_is_refused_before_any_process_starts(extra: int,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    import torch.distributed.launcher.api as launcher_api
+    from click.testing import CliRunner
+
+    from minidl.cli import create_cli
+    launching = importlib.import_module("minidl.distributed.launch")  # the module (the package exports launch())
+    started: list[object] = []
+    monkeypatch.setattr(launcher_api, "elastic_launch", lambda *args, **kwargs: started.append(args))
+    nproc = launching.max_nproc() + extra
+    with pytest.raises(minidl.MinidlError, match=rf"^--nproc {nproc} is more processes than this machine runs at "
+                                                 rf"once \(\d+ CPU cores\): give 1 to {launching.max_nproc()}$"):
+        distributed.launch(nproc, ["train"])
+    monkeypatch.setenv("MINIDL_LOAD_PLUGINS", "")
+    result = CliRunner().invoke(create_cli(), ["train", "--nproc", str(nproc)])
+    assert result.exit_code == 2 and result.stderr.startswith(f"Error: --nproc {nproc} is more processes"), \
+        result.stderr
+    assert started == []
+
+
 def test_worker_argv_drops_nproc_and_sets_the_strategy() -> None:
     argv = ["-p", "x.py", "train", "--nproc", "2", "--epochs", "3", "--strategy=single", "--nproc=4"]
     assert distributed.worker_argv(argv) == ["-p", "x.py", "train", "--strategy", "ddp", "--epochs", "3"]

@@ -36,10 +36,22 @@ def worker_argv(argv: Sequence[str]) -> list[str]:
     return [*out[:at], "--strategy", "ddp", *out[at:]]
 
 
+def max_nproc() -> int:
+    """The most processes ``--nproc`` starts on this machine: its CPU cores, at least 8."""
+    return max(8, os.cpu_count() or 1)
+
+
 def check_nproc(nproc: object) -> int:
-    """``nproc`` if it is an integer >= 1, else :class:`MinidlError`."""
+    """``nproc`` if it is an integer from 1 to :func:`max_nproc`, else :class:`MinidlError`.
+
+    Each process holds a copy of the model and the data: a thousand of them would fill
+    the machine's memory before the first step.
+    """
     if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
         raise MinidlError(f"--nproc must be an integer >= 1, got {nproc!r}")
+    if nproc > max_nproc():
+        raise MinidlError(f"--nproc {nproc} is more processes than this machine runs at once ({os.cpu_count()} CPU "
+                          f"cores): give 1 to {max_nproc()}")
     return nproc
 
 
