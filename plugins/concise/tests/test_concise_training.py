@@ -109,9 +109,11 @@ def test_minidl_train_with_concise_components() -> None:
 @pytest.mark.slow  # a fresh interpreter imports torch
 def test_minidl_train_reports_a_torch_rejection_in_one_line() -> None:
     result = subprocess.run([_minidl_cli(), "train", "--model", "linear", "--loss", "mse",
-                             "--optimizer", "torch-sgd", "--set", "optimizer.momentum=-1"],
+                             "--optimizer", "torch-sgd", "--set", "optimizer.nesterov=true"],
                             capture_output=True, text=True, timeout=120,
                             env={**os.environ, "MINIDL_LOAD_PLUGINS": "concise"})
     assert result.returncode == 2
-    assert "optimizer 'torch-sgd'" in result.stderr and "Invalid momentum value" in result.stderr
+    # nesterov needs momentum > 0: a rule between two options that torch itself enforces
+    assert "optimizer 'torch-sgd'" in result.stderr and "Nesterov momentum requires" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr

@@ -175,8 +175,12 @@ MODELS: dict[str, Callable[..., Any]] = {
     "lenet": lenet, "alexnet": alexnet, "vgg": vgg, "nin": nin, "googlenet": googlenet,
     "lenet-bn": lenet_bn, "resnet18": resnet18, "densenet": densenet,
 }
+#: The partners minidl.testing checks each network with: minidl-classify's offline images at
+#: 96x96, a size every network of the chapter takes, and the loss for logits.
+CHECK_WITH = {"data": ("shapes", {"num_examples": 16, "num_test": 8, "resize": 96}), "loss": "cross-entropy"}
 for _factory in MODELS.values():
     _factory.output_kind = "logits"  # type: ignore[attr-defined]  # read by the compatibility check
+    _factory.check_with = CHECK_WITH  # type: ignore[attr-defined]
 
 
 @hookimpl
