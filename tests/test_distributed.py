@@ -287,6 +287,48 @@ def test_the_sharded_dataset_passes_evaluation_and_state_through() -> None:
 
 
 # -- bad input ---------------------------------------------------------------------------
+DDP_GARBAGE = """
+import atexit, gc, os, sys
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from minidl import distributed
+
+def left() -> None:  # runs after minidl's own exit handler (last registered, first run)
+    print(sum(isinstance(o, DistributedDataParallel) for o in gc.get_objects()))
+
+atexit.register(left)
+os.environ.update(RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=sys.argv[1])
+
+def train() -> list[object]:
+    models = [DistributedDataParallel(torch.nn.Linear(2, 1)) for _ in range(2)]
+    for model in models:
+        model(torch.randn(4, 2)).sum().backward()
+    held: list[object] = [*models]
+    held.append(held)  # a reference cycle, as a run's trainer and callbacks make: freed only by gc
+    return held
+
+with distributed.process_group():
+    train()  # garbage (wrappers hold reference cycles) while the group is there
+    kept = train()
+print(sum(isinstance(o, DistributedDataParallel) for o in gc.get_objects()))
+kept.clear()  # garbage after the group is gone, as a finished train_worker's wrapper is
+"""
+
+
+def test_no_ddp_wrapper_lives_on_into_the_interpreters_teardown(tmp_path: Path) -> None:
+    # one that does aborts the process there (SIGABRT) in about one 2-rank job in four
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = tmp_path / "garbage.py"
+    script.write_text(DDP_GARBAGE)
+    done = subprocess.run([sys.executable, str(script), str(port)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["2", "0"]  # the garbage collected on leaving, the rest before teardown
+
+
 def test_ddp_without_a_launcher_says_how_to_launch(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (*distributed.LAUNCHER_VARS, "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)

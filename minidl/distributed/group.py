@@ -6,8 +6,10 @@ Launched by ``torchrun`` or :func:`minidl.distributed.launch`, which set ``RANK`
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
+import gc
 import math
 import os
 from collections.abc import Iterator
@@ -105,11 +107,20 @@ def setup(backend: str | None = None, device: str = "cpu") -> DistContext:
     backend = backend or ("nccl" if torch_device.type == "cuda" else "gloo")
     if not dist.is_initialized():
         dist.init_process_group(backend, timeout=timedelta(seconds=timeout_seconds()))
+        atexit.unregister(gc.collect)  # once, however many groups this process joins
+        atexit.register(gc.collect)
     return DistContext(rank, world_size, local_rank, torch_device, dist.get_backend())
 
 
 def cleanup() -> None:
-    """Leave the process group, if one is initialized."""
+    """Leave the process group, if one is initialized.
+
+    Garbage ``DistributedDataParallel`` wrappers are collected first (and, through
+    :func:`setup`'s ``atexit``, once more before the interpreter shuts down): one that
+    lives on into the interpreter's teardown aborts the process (``terminate called
+    without an active exception``, SIGABRT) in about one run in four on a loaded machine.
+    """
+    gc.collect()
     if dist.is_initialized():
         dist.destroy_process_group()
 
