@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import statistics
@@ -23,8 +24,16 @@ class Target:
 
     @property
     def met(self) -> bool:
-        """True when the measured ratio is within the limit."""
+        """True when the measured ratio is within the limit (never when it was not measured)."""
         return self.ratio <= self.limit
+
+
+NOT_MEASURED = "n/a"  # a ratio no repeat could measure (see paired_ratio)
+
+
+def ratio_text(ratio: float) -> str:
+    """A ratio to two places, or ``n/a`` where it could not be measured."""
+    return f"{ratio:.2f}" if math.isfinite(ratio) else NOT_MEASURED
 
 
 def machine() -> str:
@@ -65,10 +74,10 @@ def timing_table(title: str, results: dict[str, Measurement], labels: dict[str, 
              f"| loop | µs per step (median) | min-max | vs bare | {notebook_header} | fixed ms | final loss |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for name, m in results.items():
-        vs_nb = f"{paired_ratio(results, name, notebook):.2f}" if notebook in results else "-"
+        vs_nb = ratio_text(paired_ratio(results, name, notebook)) if notebook in results else "-"
         lines.append(
             f"| {labels.get(name, name)} | {m.median * 1e6:.1f} | {min(m.per_step) * 1e6:.1f}-"
-            f"{max(m.per_step) * 1e6:.1f} | {paired_ratio(results, name, reference):.2f} | {vs_nb} | "
+            f"{max(m.per_step) * 1e6:.1f} | {ratio_text(paired_ratio(results, name, reference))} | {vs_nb} | "
             f"{statistics.median(m.fixed) * 1e3:.1f} | {m.losses[-1]:.6g} |"
         )
     return [*lines, ""]
@@ -99,7 +108,11 @@ def targets_table(targets: Sequence[Target]) -> list[str]:
     """Each target, its measured ratio and whether it is met."""
     lines = ["### Targets", "", "| target | measured | limit | met |", "|---|---:|---:|---|"]
     for t in targets:
-        lines.append(f"| {t.what} | {t.ratio:.2f} | {t.limit:.2f} | {'yes' if t.met else '**no**'} |")
+        met = "yes" if t.met else "**no**" if math.isfinite(t.ratio) else "not measured"
+        lines.append(f"| {t.what} | {ratio_text(t.ratio)} | {t.limit:.2f} | {met} |")
+    if any(not math.isfinite(t.ratio) for t in targets):
+        lines += ["", f"{NOT_MEASURED}: in no repeat did the long run take longer than the short one (a busy "
+                  "machine); rerun with more --repeats or larger sizes"]
     return [*lines, ""]
 
 

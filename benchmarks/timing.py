@@ -146,9 +146,14 @@ def check_losses(results: dict[str, Measurement], reference: str, rtol: float) -
 
 
 def paired_ratio(results: dict[str, Measurement], name: str, reference: str) -> float:
-    """Median over repeats of ``name``'s cost per step over ``reference``'s in the same repeat."""
+    """Median over repeats of ``name``'s cost per step over ``reference``'s in the same repeat.
+
+    ``nan`` when no repeat measured a positive cost for both: on a busy machine a long
+    run can take no longer than its short run, and such a repeat says nothing.
+    """
     pairs = zip(results[name].per_step, results[reference].per_step)
-    return statistics.median(a / b for a, b in pairs if b > 0)
+    ratios = [a / b for a, b in pairs if a > 0 and b > 0]
+    return statistics.median(ratios) if ratios else math.nan
 
 
 def with_examples(workload: Workload, num_examples: int) -> Workload:

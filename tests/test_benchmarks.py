@@ -92,3 +92,20 @@ def test_peak_memory_is_measured_in_a_fresh_process():
     peak = memory.measure_peak("minidl", 100_000, 2, 4096)
     assert peak.data == 100_000 * 3 * 4 and peak.permutation == 800_000
     assert 0 < peak.peak < 200 * 2**20
+
+
+def test_a_repeat_with_no_measurable_cost_is_not_a_ratio():
+    from benchmarks.report import Target, targets_table, timing_table
+
+    def measured(name, per_step):
+        return timing.Measurement(name, per_step=per_step, fixed=[0.0] * len(per_step), losses=[1.0] * len(per_step))
+
+    # on a busy machine a long run can take no longer than the short one: a cost <= 0
+    results = {"bare": measured("bare", [-1e-4, 2e-3]), "minidl": measured("minidl", [1e-3, 2.2e-3])}
+    assert timing.paired_ratio(results, "minidl", "bare") == pytest.approx(1.1)  # the noisy repeat left out
+    results["bare"].per_step[1] = 0.0
+    ratio = timing.paired_ratio(results, "minidl", "bare")
+    assert ratio != ratio  # nan: nothing to compare
+    assert "| n/a |" in "\n".join(timing_table("t", results, {}))
+    text = "\n".join(targets_table([Target("minidl / bare", ratio, 1.05)]))
+    assert "| minidl / bare | n/a | 1.05 | not measured |" in text and "rerun with more --repeats" in text
