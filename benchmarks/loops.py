@@ -12,6 +12,7 @@ end of every epoch, as the notebook does.
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -245,5 +246,8 @@ def lightning_loop(X: torch.Tensor, y: torch.Tensor, w0: torch.Tensor, *, batch_
                         enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, num_sanity_val_steps=0,
                         limit_train_batches=max_steps if max_steps is not None else 1.0)
-    trainer.fit(module, _loader(X, y, batch_size, seed, None))
+    with warnings.catch_warnings():  # lightning 2.6 on torch 2.13 warns of its own pytree use at every fit
+        warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
+        trainer.fit(module, _loader(X, y, batch_size, seed, None))
     return module.epoch_loss
