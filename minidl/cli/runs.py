@@ -69,15 +69,16 @@ def print_runs(index: Any, *, where: tuple[str, ...] = (), sort: str | None = No
                limit: int | None = None, as_json: bool = False, check_sort: bool = False) -> None:
     """Print the runs of ``index`` as ``runs list`` does; warn about deleted directories.
 
-    ``check_sort``: refuse a ``sort`` metric that none of the listed runs has (``runs list``).
+    ``check_sort``: refuse a ``where`` or ``sort`` key that no run has (``runs list``:
+    :meth:`~minidl.experiments.index.RunIndex.check_query`).
     """
     import json
 
     from minidl.experiments.table import LIST_COLUMNS, format_table, json_rows, mark_killed, mark_missing
 
-    rows = index.runs(columns=LIST_COLUMNS, where=where, sort=sort, descending=descending, limit=limit)
     if check_sort:
-        _check_sort_metric(sort, json_rows(rows))
+        index.check_query(where, sort)
+    rows = index.runs(columns=LIST_COLUMNS, where=where, sort=sort, descending=descending, limit=limit)
     mark_killed(rows)
     missing = mark_missing(rows)
     if missing:
@@ -92,23 +93,6 @@ def print_runs(index: Any, *, where: tuple[str, ...] = (), sort: str | None = No
         click.echo(format_table(rows, extra))
     else:
         click.echo("no runs match" if where else f"no runs recorded in {index.path} yet", err=True)
-
-
-def _check_sort_metric(sort: str | None, rows: list[dict[str, Any]]) -> None:
-    """``--sort METRIC`` naming a metric no listed run has (a typo such as test-loss) is refused."""
-    from minidl.errors import MinidlError
-    from minidl.experiments.query import WHERE_COLUMNS
-
-    if not sort or "." in sort or (sort in WHERE_COLUMNS and sort != "loss"):
-        return  # a column or setting
-    if not any(row["final"] for row in rows):
-        return  # no run has finished an epoch: nothing to tell a typo by
-    if any(sort in row["final"] for row in rows):
-        return
-    metrics = sorted({name for row in rows for name in row["final"] if name != "epoch"})
-    raise MinidlError(f"cannot sort by {sort!r}: no listed run has that metric; their metrics: "
-                      f"{', '.join(metrics) or '(none)'}; or a column ({', '.join(WHERE_COLUMNS)}) or a "
-                      "setting such as optimizer.lr")
 
 
 @runs_command.command("show")

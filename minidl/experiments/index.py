@@ -17,8 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from minidl.checkpoint import WriteError
 from minidl.errors import MinidlError
-from minidl.experiments.query import sort_expression, where_clause
+from minidl.experiments.query import WHERE_COLUMNS, key_expression, parse_where, sort_expression, where_clause
 
 RUNS_ENV = "MINIDL_RUNS"  # the runs root when --runs-root is not given
 DEFAULT_ROOT = "runs"
@@ -28,6 +29,10 @@ SCHEMA_VERSION = 2  # PRAGMA user_version
 #: Columns each schema version added to ``runs``: an older index gains them when opened.
 ADDED_COLUMNS = {2: ("host TEXT", "pid INTEGER")}
 BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another process's transaction
+MAX_LIMIT = 2**63 - 1  # SQLite's largest LIMIT; a larger --limit means no limit
+#: What SQLite says when the file or its folder cannot be opened or written (permissions, a
+#: read-only disk, a full one): the index itself is fine, so it is never moved aside.
+IO_TROUBLE = ("unable to open", "readonly", "read-only", "disk i/o", "full", "permission", "out of memory")
 
 #: The schema, as documented in the README (``sqlite3 runs/minidl.db .schema``).
 SCHEMA = """\
@@ -84,6 +89,18 @@ class RunIndexError(MinidlError):
         self.reason = reason
 
 
+class RunIndexUnavailableError(RunIndexError, WriteError):
+    """The index is fine but cannot be used now: locked by another process, a read-only or full disk.
+
+    A runtime failure, not bad input: the command line exits with code 1 (as for a
+    :class:`~minidl.checkpoint.WriteError`). ``reason`` is ``locked`` or ``open``.
+    """
+
+    def __init__(self, message: str, reason: str, path: Path) -> None:
+        MinidlError.__init__(self, message)
+        self.reason, self.path, self.what = reason, path, "run index"
+
+
 def runs_root(given: str | os.PathLike[str] | None = None) -> Path:
     """The runs root: ``given`` (``--runs-root``), else ``$MINIDL_RUNS``, else ``runs``."""
     return Path(given or os.environ.get(RUNS_ENV) or DEFAULT_ROOT)
@@ -101,6 +118,7 @@ class RunIndex:
 
     def __init__(self, root: Path, connection: sqlite3.Connection) -> None:
         self.root, self.path, self._db = root, root / DB_NAME, connection
+        self.read_only = False  # opened read-only: the folder or disk cannot be written
 
     @classmethod
     def open(cls, root: str | os.PathLike[str] | None = None, *, create: bool = True) -> RunIndex:
@@ -111,17 +129,40 @@ class RunIndex:
         """
         root = runs_root(root)
         path = root / DB_NAME
+        if root.exists() and not root.is_dir():
+            raise RunIndexError(f"runs root {str(root)!r} is not a directory; give a directory as --runs-root "
+                                f"(or ${RUNS_ENV})", "open")
+        if path.exists() and not path.is_file():
+            raise RunIndexError(f"run index {str(path)!r} is not a file; give another --runs-root", "open")
         if not create and not path.is_file():
             raise RunIndexError(f"no run index at {str(path)!r} yet: record a run with minidl train --out DIR, "
                                 f"or build it from run directories with {reindex_hint(root)}", "missing")
-        if path.exists() and not path.is_file():
-            raise RunIndexError(f"run index {str(path)!r} is not a file; give another --runs-root", "open")
         try:
-            root.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            return cls._connect(root, path, read_only=False)
+        except RunIndexUnavailableError as exc:
+            if create or exc.reason != "open":
+                raise
+            failure = exc
+        # a read-only folder or disk (shared results): read the index as it is, without its -shm file
+        try:
+            return cls._connect(root, path, read_only=True)
+        except RunIndexError:
+            raise failure from None
+
+    @classmethod
+    def _connect(cls, root: Path, path: Path, *, read_only: bool) -> RunIndex:
+        try:
+            if read_only:
+                connection = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True,
+                                             isolation_level=None)
+            else:
+                root.mkdir(parents=True, exist_ok=True)
+                connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
-            raise RunIndexError(f"cannot open run index {str(path)!r}: {exc}", "open") from None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise RunIndexUnavailableError(f"cannot open run index {str(path)!r}: {reason}", "open", path) from None
         index = cls(root, connection)
+        index.read_only = read_only
         try:
             index._check_or_create()
         except BaseException:
@@ -154,6 +195,8 @@ class RunIndex:
                         self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             kind = self._kind()
+            if kind == "new" and self.read_only:
+                raise RunIndexError(f"run index {str(self.path)!r} is empty and cannot be written", "open")
             if kind == "minidl" and self._version() < SCHEMA_VERSION:
                 self._upgrade()
         if kind == "foreign":
@@ -191,10 +234,17 @@ class RunIndex:
         """Turn SQLite's errors into one line naming the file."""
         try:
             yield
+        except (sqlite3.ProgrammingError, sqlite3.InterfaceError, sqlite3.IntegrityError, sqlite3.DataError):
+            raise  # minidl's own mistake (a value of the wrong type), not the file's: never "rebuild it"
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                raise RunIndexError(f"run index {str(self.path)!r} stayed locked by another process for "
-                                    f"{BUSY_TIMEOUT_S:.0f} s; try again", "locked") from None
+            text = str(exc).lower()
+            if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+                raise RunIndexUnavailableError(f"run index {str(self.path)!r} stayed locked by another process "
+                                               f"for {BUSY_TIMEOUT_S:.0f} s; try again", "locked",
+                                               self.path) from None
+            if isinstance(exc, sqlite3.OperationalError) and any(words in text for words in IO_TROUBLE):
+                raise RunIndexUnavailableError(f"cannot use run index {str(self.path)!r}: {exc} (is its folder "
+                                               "read-only, or the disk full?)", "open", self.path) from None
             raise RunIndexError(f"run index {str(self.path)!r} is unreadable ({exc}); rebuild it from the "
                                 f"run directories with {reindex_hint(self.root)}", "unreadable") from None
 
@@ -251,13 +301,76 @@ class RunIndex:
         sql = f"SELECT {', '.join(columns)} FROM runs"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        order = f"{sort_expression(sort)} {'DESC' if descending else 'ASC'} NULLS LAST, " if sort else ""
+        order = f"{sort_expression(sort)} {'DESC' if descending else 'ASC'} NULLS LAST, " \
+            if sort is not None else ""
         sql += f" ORDER BY {order}started DESC, id"
         if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+            sql += f" LIMIT {min(int(limit), MAX_LIMIT)}"
         with self._guard():
             cursor = self._db.execute(sql, [param for group in params for param in group])
             return [dict(zip(columns, values)) for values in cursor]
+
+    def check_query(self, where: Sequence[str] = (), sort: str | None = None) -> None:
+        """Refuse a ``--where`` or ``--sort`` key that no run in the index has (a typo: it would match
+        nothing, or order nothing), or text compared with a setting that holds only numbers.
+
+        Nothing is refused while the index holds no runs, nor metrics while no run has finished an epoch.
+        """
+        checks = [(parse_where(text), "where") for text in where]
+        if sort is not None:
+            sort_expression(sort)  # its syntax
+            checks.append((None, "sort"))
+        for parsed, option in checks:
+            key = parsed.key if parsed is not None else str(sort)
+            if key in WHERE_COLUMNS and (key != "loss" or option == "where"):
+                continue  # a column: always there
+            metric = "." not in key
+            expression = f"json_extract(final, '$.\"{key}\"')" if metric else key_expression(key, option)
+            with self._guard():
+                total, present, numbers, finished = self._db.execute(
+                    f"SELECT count(*), count({expression}), sum(typeof({expression}) IN ('integer', 'real')), "
+                    "count(nullif(final, '{}')) FROM runs").fetchone()
+            kind = key.split(".", 1)[0]
+            if not total or (not finished and (metric or kind in ("final", "best"))):
+                continue
+            given = f"--{option} {parsed.text if parsed is not None else key!r}"
+            if not present:
+                raise MinidlError(f"{given}: no run in {str(self.path)!r} has {key!r}; "
+                                  f"{self._known_keys(key, metric)}")
+            if parsed is not None and isinstance(parsed.value, str) and numbers == present:
+                raise MinidlError(f"{given}: {key} holds numbers in every run that has it; got "
+                                  f"{parsed.value!r}")
+
+    def _known_keys(self, key: str, metric: bool) -> str:
+        """What the runs have instead of ``key``: the closest names, else them all."""
+        import difflib
+        import json
+
+        from minidl.config import flatten
+
+        column = "final" if metric else key.split(".", 1)[0]
+        column = column if column in ("final", "best") else "config"
+        names: set[str] = set()
+        with self._guard():
+            for (text,) in self._db.execute(f"SELECT DISTINCT {column} FROM runs WHERE {column} IS NOT NULL"):
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    continue
+                if isinstance(value, dict):
+                    names.update(flatten(value) if column == "config" else
+                                 (f"{column}.{name}" for name in value if name != "epoch"))
+        if metric:  # --sort METRIC: they are few, name them all
+            metrics = sorted(name.removeprefix("final.") for name in names)
+            return (f"their metrics: {', '.join(metrics) or '(none)'}; or a column ({', '.join(WHERE_COLUMNS)}) "
+                    "or a setting such as optimizer.lr")
+        close = difflib.get_close_matches(key, sorted(names), n=3, cutoff=0.5)
+        if close:
+            return f"did you mean {', '.join(close)}?"
+        shown = sorted(names)
+        what = "their metrics" if metric or column != "config" else "their settings"
+        return f"{what}: {', '.join(shown[:12])}{', ...' if len(shown) > 12 else ''}" if shown else \
+            f"they have no {what.removeprefix('their ')}"
 
     def ids_and_dirs(self) -> list[tuple[str, str]]:
         """Every run's id and directory."""

@@ -10,26 +10,63 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from minidl.errors import MinidlError
 
 CONFIG_KINDS = ("dataset", "model", "loss", "optimizer", "train", "callback")
 WHERE_PATTERN = re.compile(r"^([\w.\-]+)\s*(!=|<=|>=|=|<|>)(.*)$")
+WHERE_COLUMNS = ("id", "dir", "sweep", "status", "dataset", "model", "loss", "optimizer", "lr", "batch_size",
+                 "epochs", "seed", "epochs_done", "duration", "started", "ended")
+NUMERIC_COLUMNS = ("lr", "batch_size", "epochs", "seed", "epochs_done", "duration")
+#: The statuses the index records (``killed`` and ``missing`` are worked out when listing).
+RECORDED_STATUSES = ("running", "finished", "diverged", "interrupted", "failed")
+SQLITE_INTEGERS = (-(2**63), 2**63 - 1)  # a larger integer is compared as a float
+
+
+class Where(NamedTuple):
+    """One ``--where``: the text as given, its key, operator and value (a number, or text)."""
+
+    text: str
+    key: str
+    operator: str
+    value: Any
+
+
+def parse_where(text: str) -> Where:
+    """Read one ``--where KEY=VALUE``: :class:`MinidlError` naming it when it cannot mean anything.
+
+    Refused before any query: no operator or key, no value, an operator doubled
+    (``lr==0.1``), a number column compared with text, a status no run can have.
+    """
+    match = WHERE_PATTERN.match(text.strip())
+    if not match:
+        raise MinidlError(f"cannot read --where {text!r}: expected KEY=VALUE, e.g. optimizer.lr=0.1 or "
+                          "status=finished (also !=, <, >, <=, >=)")
+    key, operator, raw = match.group(1), match.group(2), match.group(3).strip()
+    key_expression(key, "where")  # an unknown key is refused first
+    if not raw:
+        raise MinidlError(f"--where {text!r} gives no value: e.g. {key}{operator}0.1")
+    if raw[0] in "=<>!":
+        raise MinidlError(f"cannot read --where {text!r}: the value begins with {raw[0]!r}; the operators are "
+                          "=, !=, <, >, <=, >= (one of them, once)")
+    value = _number_or_text(raw)
+    if key not in WHERE_COLUMNS and raw.lower() in ("true", "false"):
+        value = int(raw.lower() == "true")  # a flag's setting: SQLite's JSON holds true as 1
+    if key in NUMERIC_COLUMNS and isinstance(value, str):
+        raise MinidlError(f"--where {text!r}: {key} is a number; got {raw!r}")
+    if key == "status" and value not in RECORDED_STATUSES:
+        hint = " (killed and missing are worked out when listing: status=running lists the killed ones)" \
+            if value in ("killed", "missing") else ""
+        raise MinidlError(f"--where {text!r}: unknown status {raw!r}; accepted: "
+                          f"{', '.join(RECORDED_STATUSES)}{hint}")
+    return Where(text, key, operator, value)
 
 
 def where_clause(text: str) -> tuple[str, tuple[Any, ...]]:
     """SQL for one ``--where KEY=VALUE`` (``!=``, ``<``, ``>``, ``<=``, ``>=`` also), with its parameter."""
-    match = WHERE_PATTERN.match(text.strip())
-    if not match:
-        raise MinidlError(f"cannot read --where {text!r}: expected KEY=VALUE, e.g. optimizer.lr=0.1 or "
-                          "status=finished")
-    key, operator, value = match.group(1), match.group(2), match.group(3).strip()
-    return f"{key_expression(key, 'where')} {operator} ?", (_number_or_text(value),)
-
-
-WHERE_COLUMNS = ("id", "dir", "sweep", "status", "dataset", "model", "loss", "optimizer", "lr", "batch_size",
-                 "epochs", "seed", "epochs_done", "duration", "started", "ended")
+    where = parse_where(text)
+    return f"{key_expression(where.key, 'where')} {where.operator} ?", (where.value,)
 
 
 def key_expression(key: str, option: str) -> str:
@@ -49,6 +86,9 @@ def key_expression(key: str, option: str) -> str:
 
 def sort_expression(key: str) -> str:
     """What ``--sort KEY`` orders by: a metric of the last epoch unless KEY names a column or setting."""
+    if not key.strip():
+        raise MinidlError("--sort '' names nothing: give a metric such as test_loss, or a setting such as "
+                          "optimizer.lr")
     if (key in WHERE_COLUMNS and key != "loss") or "." in key:
         return key_expression(key, "sort")
     if not re.fullmatch(r"[\w\-]+", key):
@@ -64,4 +104,7 @@ def _number_or_text(value: str) -> Any:
         return value
     if not math.isfinite(number):  # stored as text: JSON has no such numbers
         return value
-    return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+    if number.is_integer() and "." not in value and "e" not in value.lower():
+        integer = int(value)
+        return integer if SQLITE_INTEGERS[0] <= integer <= SQLITE_INTEGERS[1] else number
+    return number

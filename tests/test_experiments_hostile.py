@@ -1,0 +1,163 @@
+"""What a new or hostile user types at `minidl runs` and `minidl sweep`: every bad input is one
+`Error:` line with the right exit code (2 bad input, 1 a runtime failure), never a traceback,
+and nothing a user saved is lost."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from minidl.cli import create_cli
+from minidl.experiments import index as index_module
+
+TINY = ("--epochs", "1", "--set", "dataset.num_examples=50", "--set", "dataset.num_test=10")
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MINIDL_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("MINIDL_LOAD_PLUGINS", "")
+    monkeypatch.delenv("MINIDL_PLUGINS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "runs"
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(create_cli(), list(args))
+
+
+def ok(*args: str):
+    result = invoke(*args)
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    return result
+
+
+def one_line_error(result, *fragments: str, code: int = 2) -> None:
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr, result.exception)
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    assert all(fragment in result.stderr for fragment in fragments), result.stderr
+
+
+def run_id(directory: Path) -> str:
+    return json.loads((directory / "run.json").read_text())["id"]
+
+
+@pytest.fixture
+def two_runs(root: Path) -> tuple[str, str]:
+    ok("train", *TINY, "--out", str(root / "a"))
+    ok("train", *TINY, "--out", str(root / "b"), "--lr", "0.1")
+    return run_id(root / "a"), run_id(root / "b")
+
+
+# -- runs list --where / --sort ------------------------------------------------------------
+@pytest.mark.parametrize("where, fragments", [
+    ("lr<99999999999999999999999", None),  # was an OverflowError traceback
+    ("lr=abc", ("'lr=abc'", "lr is a number", "'abc'")),  # matched nothing, silently
+    ("lr<abc", ("lr is a number",)),  # matched every run: text sorts after numbers
+    ("optimizer.lr=abc", ("optimizer.lr holds numbers", "'abc'")),
+    ("optimizer.lrr=0.1", ("'optimizer.lrr'", "did you mean optimizer.lr")),
+    ("dataset.colour=red", ("'dataset.colour'", "no run")),
+    ("final.test_los<1", ("'final.test_los'", "final.test_loss")),
+    ("optimizer.lr=", ("gives no value",)),
+    ("lr==0.1", ("begins with '='", "<=")),
+    ("lr=<0.1", ("begins with '<'",)),
+    ("status=bogus", ("'bogus'", "finished, diverged")),
+    ("status=killed", ("status=running",)),
+])
+def test_where_that_cannot_match_is_refused(two_runs: tuple[str, str], where: str,
+                                            fragments: tuple[str, ...] | None) -> None:
+    result = invoke("runs", "list", "--where", where)
+    if fragments is None:
+        assert result.exit_code == 0 and "Traceback" not in result.stderr, (result.stderr, result.exception)
+        return
+    one_line_error(result, *fragments)
+
+
+def test_where_and_sort_that_can_match_still_work(two_runs: tuple[str, str]) -> None:
+    a, b = two_runs
+    listed = json.loads(ok("runs", "list", "--json", "--where", "optimizer.lr=0.1").stdout)
+    assert [run["id"] for run in listed] == [b]
+    listed = json.loads(ok("runs", "list", "--json", "--where", "best.loss<1e300", "--sort", "best.loss",
+                           "--desc").stdout)
+    assert [run["id"] for run in listed] == [a, b]
+    huge = json.loads(ok("runs", "list", "--json", "--where", "seed<99999999999999999999999",
+                         "--limit", "99999999999999999999999").stdout)
+    assert len(huge) == 2  # the --limit was "index unreadable (datatype mismatch)"
+
+
+@pytest.mark.parametrize("sort, fragments", [
+    ("", ("--sort ''",)),  # was ignored
+    ("best.nope", ("'best.nope'", "best.loss")),  # was ignored: an order by nothing
+    ("optimizer.lrr", ("'optimizer.lrr'", "optimizer.lr")),
+    ("test-loss", ("'test-loss'", "loss, test_loss", "optimizer.lr")),
+])
+def test_sort_by_what_no_run_has_is_refused(two_runs: tuple[str, str], sort: str, fragments: tuple[str, ...]) -> None:
+    one_line_error(invoke("runs", "list", "--sort", sort), *fragments)
+
+
+def test_keys_are_not_checked_against_an_empty_index(root: Path) -> None:
+    from minidl.experiments.index import RunIndex
+
+    RunIndex.open().close()
+    assert ok("runs", "list", "--json", "--where", "optimizer.lrr=1", "--sort", "best.x").stdout.strip() == "[]"
+
+
+# -- the runs root and its index -----------------------------------------------------------
+@pytest.mark.parametrize("command", [("runs", "list"), ("runs", "list", "--json"), ("runs", "show", "x"),
+                                     ("runs", "reindex"), ("train", *TINY, "--out", "elsewhere")])
+def test_a_runs_root_that_is_a_file_is_one_line(root: Path, command: tuple[str, ...]) -> None:
+    root.write_text("my notes")
+    one_line_error(invoke(*command), str(root), "not a directory")  # list said "no runs recorded yet", exit 0
+    assert root.read_text() == "my notes"
+
+
+def test_an_index_that_is_a_directory_is_one_line(root: Path) -> None:
+    (root / "minidl.db").mkdir(parents=True)
+    one_line_error(invoke("runs", "list"), "minidl.db", "not a file")  # said "no runs recorded yet", exit 0
+
+
+def test_an_index_that_cannot_be_written_is_read_as_it_is_and_never_moved_aside(two_runs: tuple[str, str],
+                                                                                 root: Path) -> None:
+    """A read-only runs root (its -shm file cannot be made: here a directory stands in its place).
+
+    The listing said "unreadable: rebuild it" and reindex moved the good index aside.
+    """
+    db = root / "minidl.db"
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    Path(f"{db}-shm").mkdir()
+    listed = json.loads(ok("runs", "list", "--json").stdout)
+    assert sorted(run["id"] for run in listed) == sorted(two_runs)
+    ok("runs", "show", two_runs[0])
+    one_line_error(invoke("runs", "reindex"), str(db), "read-only", code=1)
+    trained = ok("train", *TINY, "--out", str(root / "c"))  # trains; the index is named in one warning
+    assert "Warning: " in trained.stderr and "minidl runs reindex" in trained.stderr
+    assert db.is_file() and not list(root.glob("minidl.db.broken-*"))
+
+
+def test_a_locked_index_is_a_runtime_failure(two_runs: tuple[str, str], root: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_module, "BUSY_TIMEOUT_S", 0.2)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sqlite3, sys, time\n"
+         f"db = sqlite3.connect({str(root / 'minidl.db')!r}, isolation_level=None)\n"
+         "db.execute('PRAGMA locking_mode = EXCLUSIVE'); db.execute('BEGIN EXCLUSIVE')\n"
+         "db.execute('SELECT count(*) FROM runs').fetchone(); print('locked', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        one_line_error(invoke("runs", "list"), "locked by another process", code=1)  # was exit 2
+        one_line_error(invoke("runs", "show", two_runs[0]), "locked", code=1)
+        assert time.monotonic() - started < 20
+    finally:
+        holder.kill()
+        holder.wait()
+    assert len(json.loads(ok("runs", "list", "--json").stdout)) == 2
