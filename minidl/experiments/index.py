@@ -19,7 +19,7 @@ from typing import Any
 
 from minidl.checkpoint import WriteError
 from minidl.errors import MinidlError
-from minidl.experiments.query import WHERE_COLUMNS, key_expression, parse_where, sort_expression, where_clause
+from minidl.experiments.query import WHERE_COLUMNS, Where, key_expression, parse_where, sort_expression, where_clause
 
 RUNS_ENV = "MINIDL_RUNS"  # the runs root when --runs-root is not given
 DEFAULT_ROOT = "runs"
@@ -316,7 +316,7 @@ class RunIndex:
 
         Nothing is refused while the index holds no runs, nor metrics while no run has finished an epoch.
         """
-        checks = [(parse_where(text), "where") for text in where]
+        checks: list[tuple[Where | None, str]] = [(parse_where(text), "where") for text in where]
         if sort is not None:
             sort_expression(sort)  # its syntax
             checks.append((None, "sort"))
