@@ -161,3 +161,54 @@ def test_a_locked_index_is_a_runtime_failure(two_runs: tuple[str, str], root: Pa
         holder.kill()
         holder.wait()
     assert len(json.loads(ok("runs", "list", "--json").stdout)) == 2
+
+
+# -- damaged run directories and runs reindex ----------------------------------------------
+def test_reindex_stores_hand_edited_values_of_the_wrong_type(root: Path) -> None:
+    """One such directory made the whole reindex fail: "index unreadable (Error binding parameter)"."""
+    for name in ("a", "b", "c"):
+        ok("train", *TINY, "--out", str(root / name))
+    (root / "a" / "run.json").write_text(json.dumps({"id": "aaaa0000", "status": "finished", "invocations": [
+        {"started": 5, "ended": [], "command": "not a list", "pid": "x", "error": {"why": 1}}]}))
+    (root / "b" / "config.toml").write_text('optimizer = 3\n[train]\nepochs = "three"\nbatch_size = [1]\n')
+    (root / "c" / "metrics.jsonl").write_text('{"epoch": "two", "loss": "x"}\n')
+    result = ok("runs", "reindex")
+    assert "indexed 3 runs" in result.stdout and not result.stderr
+    runs = {Path(run["dir"]).name: run for run in json.loads(ok("runs", "list", "--json").stdout)}
+    assert runs["a"]["id"] == "aaaa0000" and runs["a"]["started"] is None
+    assert runs["b"]["epochs"] is None and runs["b"]["batch_size"] is None and runs["b"]["optimizer"] is None
+    assert runs["c"]["epochs_done"] == 1 and runs["c"]["final_loss"] is None
+    for name in "abc":
+        assert "Traceback" not in ok("runs", "show", str(root / name)).stderr
+    ok("runs", "diff", str(root / "a"), str(root / "b"), str(root / "c"))
+
+
+def test_a_metrics_line_cut_short_is_left_out_not_the_run(root: Path) -> None:
+    ok("train", *TINY, "--epochs", "2", "--out", str(root / "a"))
+    metrics = root / "a" / "metrics.jsonl"
+    metrics.write_bytes(metrics.read_bytes()[:-20])  # killed while writing epoch 2's line
+    result = ok("runs", "reindex")
+    assert "indexed 1 runs" in result.stdout and not result.stderr  # the run was skipped
+    (run,) = json.loads(ok("runs", "list", "--json").stdout)
+    assert run["epochs_done"] == 1
+    metrics.write_bytes(metrics.read_bytes() + b"\xff\xfe\x00")  # non-UTF-8 bytes, no newline after
+    assert "indexed 1 runs" in ok("runs", "reindex").stdout
+
+
+def test_reindex_keeps_a_run_whose_files_are_damaged_and_never_says_it_is_gone(root: Path) -> None:
+    ok("train", *TINY, "--out", str(root / "a"))
+    ok("train", *TINY, "--out", str(root / "b"))
+    ident = run_id(root / "a")
+    (root / "a" / "config.toml").write_text("garbage = = [")
+    result = ok("runs", "reindex")
+    assert "no longer exists" not in result.stdout + result.stderr  # was "dropped ID: ... no longer exists"
+    assert str(root / "a") in result.stderr and "kept as the index last recorded it" in result.stderr
+    assert ident in [run["id"] for run in json.loads(ok("runs", "list", "--json").stdout)]
+    assert (root / "a" / "config.toml").read_text() == "garbage = = ["
+
+
+@pytest.mark.parametrize("given, fragment", [("", "cannot index ''"), ("notes.txt", "not a directory"),
+                                             ("nowhere", "no such directory")])
+def test_reindex_of_what_is_no_directory(root: Path, given: str, fragment: str) -> None:
+    Path("notes.txt").write_text("mine")
+    one_line_error(invoke("runs", "reindex", given), fragment)  # '' indexed the whole current directory

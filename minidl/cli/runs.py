@@ -138,7 +138,8 @@ def show_lines(row: dict[str, Any], settings: dict[str, Any]) -> list[str]:
     lines = [f"{key:<9}{row[key]}" for key in ("id", "status", "dir", "sweep", "started", "ended")
              if row.get(key) or key in ("id", "status")]
     lines.append(f"{'time':<9}{format_duration(row.get('duration'))}")
-    lines.append(f"{'epochs':<9}{row.get('epochs_done')} of {row.get('epochs')}")
+    total = row.get("epochs")
+    lines.append(f"{'epochs':<9}{row.get('epochs_done')} of {'?' if total is None else total}")
     for key, label in (("stop_reason", "stopped"), ("error", "error")):
         if row.get(key):
             lines.append(f"{label:<9}{row[key]}")

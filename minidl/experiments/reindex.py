@@ -39,13 +39,27 @@ def reindex(root: str | Path | None = None, extra: Sequence[str | Path] = ()) ->
     result = Reindexed()
     known = _known_dirs(root, result)
     with RunIndex.open(root) as index:
-        rows = _rows(_candidates(root, known, extra), result)
+        unreadable: dict[Path, str] = {}  # directory -> why
+        rows = _rows(_candidates(root, known, extra), result, unreadable)
+        kept = _kept_rows(index, unreadable, {row["id"] for row in rows})
+        rows += kept
+        kept_dirs = {Path(row["dir"]) for row in kept}
+        result.skipped = [f"{directory}: {why}; " + ("kept as the index last recorded it" if directory in kept_dirs
+                                                     else "left out of the index")
+                          for directory, why in unreadable.items()]
         sweeps = _sweeps(root, rows)
         result.dropped = [(run_id, directory) for run_id, directory in known
-                          if directory not in {row["dir"] for row in rows}]
+                          if directory not in {row["dir"] for row in rows} and not Path(directory).exists()]
         index.replace_all(rows, sweeps)
     result.runs, result.sweeps = len(rows), len(sweeps)
     return result
+
+
+def _kept_rows(index: RunIndex, unreadable: Iterable[Path], taken: set[str]) -> list[dict[str, Any]]:
+    """The old index's rows of the run directories that exist but cannot be read now (a damaged
+    ``config.toml``, ``run.json``): a damaged file must not make a run vanish from the index."""
+    wanted = {str(path) for path in unreadable}
+    return [row for row in index.runs() if row["dir"] in wanted and row["id"] not in taken]
 
 
 def _known_dirs(root: Path, result: Reindexed) -> list[tuple[str, str]]:
@@ -80,20 +94,23 @@ def _candidates(root: Path, known: Iterable[tuple[str, str]], extra: Sequence[st
             found.setdefault(Path(directory), None)
     for given in extra:
         path = Path(given)
+        if not str(given).strip():  # Path("") is the current directory: never what was meant
+            raise MinidlError("cannot index '': give a directory that holds run directories")
         if not path.is_dir():
-            raise MinidlError(f"cannot index {str(path)!r}: no such directory")
+            raise MinidlError(f"cannot index {str(given)!r}: " + ("not a directory" if path.exists()
+                                                                 else "no such directory"))
         for run_dir in find_run_dirs(path):
             found.setdefault(run_dir.resolve(), None)
     return list(found)
 
 
-def _rows(directories: Sequence[Path], result: Reindexed) -> list[dict[str, Any]]:
+def _rows(directories: Sequence[Path], result: Reindexed, unreadable: dict[Path, str]) -> list[dict[str, Any]]:
     rows, seen = [], set()
     for directory in directories:
         try:
             row = run_row(directory)
-        except MinidlError as exc:
-            result.skipped.append(f"{directory}: {exc}")
+        except (MinidlError, OSError) as exc:
+            unreadable[directory] = str(exc)
             continue
         if row["id"] in seen:  # a copied run directory: same id twice
             new_id = derived_id(directory)
@@ -115,12 +132,15 @@ def _sweeps(root: Path, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             spec = read_json(directory / SWEEP_FILE)
         except MinidlError:
             continue
-        if isinstance(spec, dict) and spec.get("id"):
+        if isinstance(spec, dict) and isinstance(spec.get("id"), str) and spec["id"]:
             sweeps.append(sweep_row(directory, spec))
     return sweeps
 
 
 def sweep_row(directory: Path, spec: dict[str, Any]) -> dict[str, Any]:
     """The index row of a sweep from its ``sweep.json``."""
-    return {"id": str(spec["id"]), "dir": str(directory.resolve()), "created": spec.get("created"),
-            "sampler": spec.get("sampler"), "points": len(spec.get("points", [])), "spec": json.dumps(spec)}
+    points = spec.get("points")
+    text = {key: value if isinstance(value, str) else None for key, value in
+            (("created", spec.get("created")), ("sampler", spec.get("sampler")))}
+    return {"id": str(spec["id"]), "dir": str(directory.resolve()), **text,
+            "points": len(points) if isinstance(points, list) else 0, "spec": json.dumps(spec, default=str)}

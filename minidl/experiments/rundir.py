@@ -21,6 +21,10 @@ from minidl.run_layout import CONFIG_FILE, METRICS_JSONL, RUN_FILE, VERSIONS_FIL
 
 SWEEP_FILE = "sweep.json"  # in a sweep's directory, beside its points
 STATUSES = ("running", "finished", "diverged", "interrupted", "failed")
+#: The index's columns that hold numbers; a hand-edited file's other values there are dropped.
+INTEGER_COLUMNS = ("batch_size", "epochs", "seed", "epochs_done", "pid")
+REAL_COLUMNS = ("duration", "lr", "final_loss", "final_test_loss", "best_loss", "best_test_loss")
+TIME_COLUMNS = ("started", "ended")
 
 
 def is_run_dir(path: Path) -> bool:
@@ -67,27 +71,55 @@ def run_row(path: Path) -> dict[str, Any]:
         raise MinidlError(f"{str(path / RUN_FILE)!r} is not a run record (a JSON object)")
     config = _read_config(path / CONFIG_FILE)
     records = _read_records(path / METRICS_JSONL)
-    invocations = [entry for entry in info.get("invocations", []) if isinstance(entry, dict)]
+    entries = info.get("invocations")
+    invocations = [entry for entry in entries if isinstance(entry, dict)] if isinstance(entries, list) else []
     last = invocations[-1] if invocations else {}
+    command = last.get("command")
+    run_id = info.get("id")
     row = {
-        "id": str(info.get("id") or derived_id(path)), "dir": str(path), "sweep": sweep_of(path),
+        "id": run_id if isinstance(run_id, str) and run_id.strip() else derived_id(path), "dir": str(path),
+        "sweep": sweep_of(path),
         "started": invocations[0].get("started") if invocations else None, "ended": last.get("ended"),
-        "duration": duration(invocations), "command": json.dumps(last.get("command", [])),
+        "duration": duration(invocations),
+        "command": json.dumps(command if isinstance(command, list) and all(isinstance(c, str) for c in command)
+                              else []),
         "stop_reason": last.get("stop_reason"), "error": last.get("error"), "host": last.get("host"),
         "pid": last.get("pid") if isinstance(last.get("pid"), int) else None,
         "config": json.dumps(plain(config)), "versions": _versions_text(path / VERSIONS_FILE), "updated": now(),
         **config_fields(config), **metric_fields(records),
     }
     row["status"] = _status(info.get("status"), row)
+    return typed(row)
+
+
+def typed(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with each value of the type of its column: a hand-edited ``run.json`` or ``config.toml``
+    (``epochs = "three"``, ``"ended": []``) gives None there (text columns: its JSON), never a value
+    SQLite cannot store."""
+    for key, value in row.items():
+        if key in INTEGER_COLUMNS:
+            row[key] = value if isinstance(value, int) and not isinstance(value, bool) \
+                and -(2**63) <= value < 2**63 else None
+        elif key in REAL_COLUMNS:
+            number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+            row[key] = float(number) if number is not None and math.isfinite(number) else None
+        elif key in TIME_COLUMNS:
+            row[key] = value if isinstance(value, str) else None
+        elif value is not None and not isinstance(value, str):
+            row[key] = json.dumps(plain(value), default=str)
     return row
 
 
 def config_fields(config: Mapping[str, Any]) -> dict[str, Any]:
     """The index's columns taken from a resolved configuration (as read from TOML)."""
-    train = config.get("train", {})
-    fields: dict[str, Any] = {kind: config.get(kind, {}).get("name") for kind in ("dataset", "model", "loss",
-                                                                                "optimizer")}
-    lr = config.get("optimizer", {}).get("lr")
+    def table(kind: str) -> Mapping[str, Any]:
+        value = config.get(kind)
+        return value if isinstance(value, Mapping) else {}
+
+    train = table("train")
+    fields: dict[str, Any] = {kind: table(kind).get("name") for kind in ("dataset", "model", "loss", "optimizer")}
+    fields = {kind: name if isinstance(name, str) else None for kind, name in fields.items()}
+    lr = table("optimizer").get("lr")
     fields["lr"] = lr if isinstance(lr, (int, float)) and not isinstance(lr, bool) else None
     fields.update({key: train.get(key) for key in ("batch_size", "epochs", "seed")})
     return fields
@@ -104,8 +136,10 @@ def metric_fields(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 continue
             better = max if key.endswith("accuracy") else min
             best[key] = better(best[key], value) if key in best else value
+    epoch = final.get("epoch")
     return {
-        "epochs_done": int(final.get("epoch", len(records))) if records else 0,
+        "epochs_done": (epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else len(records))
+        if records else 0,
         "final": json.dumps(final), "best": json.dumps(best),
         "final_loss": final.get("loss"), "final_test_loss": final.get("test_loss"),
         "best_loss": best.get("loss"), "best_test_loss": best.get("test_loss"),
@@ -146,7 +180,8 @@ def sweep_of(path: Path) -> str | None:
         spec = read_json(sweep_file)
     except MinidlError:
         return None
-    return str(spec["id"]) if isinstance(spec, dict) and spec.get("id") else None
+    run_id = spec.get("id") if isinstance(spec, dict) else None
+    return run_id if isinstance(run_id, str) and run_id else None
 
 
 def _status(recorded: Any, row: Mapping[str, Any]) -> str:
@@ -166,16 +201,27 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 
 def _read_records(path: Path) -> list[dict[str, Any]]:
+    """The per-epoch records; a last line cut short (the process was killed as it wrote) is left out."""
     if not path.is_file():
         return []
-    records = []
     try:
-        with open(path, encoding="utf-8") as file:
-            for line in file:
-                if line.strip():
-                    records.append(dict(json.loads(line)))
-    except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
-        raise MinidlError(f"cannot read {str(path)!r}: {exc}") from None
+        lines = path.read_bytes().split(b"\n")
+    except OSError as exc:
+        raise MinidlError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            if number == len(lines):  # no newline after it: written in part
+                break
+            raise MinidlError(f"cannot read {str(path)!r}, line {number}: {exc}") from None
+        if not isinstance(record, dict):
+            raise MinidlError(f"cannot read {str(path)!r}, line {number}: not a record (a JSON object) but "
+                              f"{line.decode('utf-8', 'replace')[:40]!r}")
+        records.append(record)
     return records
 
 
