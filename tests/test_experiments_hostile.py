@@ -212,3 +212,53 @@ def test_reindex_keeps_a_run_whose_files_are_damaged_and_never_says_it_is_gone(r
 def test_reindex_of_what_is_no_directory(root: Path, given: str, fragment: str) -> None:
     Path("notes.txt").write_text("mine")
     one_line_error(invoke("runs", "reindex", given), fragment)  # '' indexed the whole current directory
+
+
+# -- runs show / diff / plot ---------------------------------------------------------------
+@pytest.mark.parametrize("command", ["diff", "plot"])
+def test_a_run_named_twice_is_refused(two_runs: tuple[str, str], root: Path, command: str) -> None:
+    a, b = two_runs
+    output = ("-o", "x.png") if command == "plot" else ()
+    one_line_error(invoke("runs", command, a, b, a, *output), f"run {a} is named twice")  # compared with itself
+    one_line_error(invoke("runs", command, str(root / "a"), a, *output), "twice", repr(str(root / "a")))
+    assert not Path("x.png").exists()
+
+
+@pytest.mark.parametrize("output", ["", "   ", "pictures/"])
+def test_plot_to_no_file_name_is_refused(two_runs: tuple[str, str], output: str) -> None:
+    # '' was "cannot tell the picture format of '.'"; 'pictures.png/' wrote a file pictures.png
+    one_line_error(invoke("runs", "plot", two_runs[0], "-o", output), repr(output), "names no file")
+    one_line_error(invoke("runs", "plot", two_runs[0], "-o", "pictures.png/"), "names no file")
+    assert not Path("pictures.png").exists()
+
+
+def test_plot_replaces_the_file_it_is_told_to_write_and_reports_a_directory(two_runs: tuple[str, str]) -> None:
+    Path("loss.png").write_bytes(b"old")
+    ok("runs", "plot", *two_runs, "-o", "loss.png")
+    assert Path("loss.png").read_bytes().startswith(b"\x89PNG")
+    Path("taken.png").mkdir()
+    one_line_error(invoke("runs", "plot", *two_runs, "-o", "taken.png"), "taken.png", code=1)
+    one_line_error(invoke("runs", "plot", *two_runs, "-o", "no/such/dir/x.png"), "no/such/dir/x.png", code=1)
+
+
+def test_plot_of_many_runs_prints_no_matplotlib_warning(tmp_path: Path) -> None:
+    import warnings
+
+    from minidl.experiments.plot import plot_runs
+
+    rows = []
+    for number in range(30):
+        directory = tmp_path / str(number)
+        directory.mkdir()
+        (directory / "metrics.jsonl").write_text("".join(
+            json.dumps({"epoch": epoch, "loss": 1 / (epoch + number), "test_loss": 1.1 / (epoch + number)}) + "\n"
+            for epoch in (1, 2, 3)))
+        rows.append({"id": f"{number:08x}", "dir": str(directory),
+                     "config": json.dumps({"optimizer": {"lr": 0.01 * (number + 1)}})})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # was "UserWarning: Tight layout not applied" and its source line
+        plot_runs(rows, tmp_path / "many.png")
+
+
+def test_an_empty_runs_root_option_is_refused(root: Path) -> None:
+    one_line_error(invoke("runs", "list", "--runs-root", ""), "--runs-root", "''")  # meant $MINIDL_RUNS

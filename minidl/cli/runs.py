@@ -13,6 +13,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _store_runs_root(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value is not None:
+        if not value.strip():  # '' would quietly mean $MINIDL_RUNS, or runs
+            raise click.BadParameter("'' names no directory; give the runs root, e.g. --runs-root runs",
+                                     ctx, param)
         ctx.meta[RUNS_ROOT_KEY] = value
 
 
@@ -186,13 +189,21 @@ def diff_command(runs: tuple[str, ...]) -> None:
 @click.option("-o", "--output", required=True, metavar="FILE", help="The picture to write: .png, .svg or .pdf.")
 @runs_root_option
 def plot_command(runs: tuple[str, ...], output: str) -> None:
-    """Loss curves of the runs on one figure, labelled by the settings that differ."""
+    """Loss curves of the runs on one figure, labelled by the settings that differ.
+
+    An existing FILE is replaced (atomically), as any program that is told where to write does.
+    """
+    import os
+
     from minidl.experiments.index import RunIndex
     from minidl.experiments.lookup import find_runs
     from minidl.experiments.plot import plot_runs
     from minidl.experiments.table import mark_missing
     from minidl.plots import check_plot_path
 
+    if not output.strip() or output.endswith(("/", os.sep)):
+        raise click.BadParameter(f"{output!r} names no file: give the picture's file name, e.g. -o loss.png",
+                                 param_hint="'-o'")
     check_plot_path(output)
     with RunIndex.open(current_runs_root(), create=False) as index:
         rows = find_runs(index, runs)

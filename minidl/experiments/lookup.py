@@ -13,9 +13,17 @@ from minidl.experiments.index import RUN_COLUMNS, RunIndex
 
 
 def find_runs(index: RunIndex, texts: Sequence[str], columns: Sequence[str] = RUN_COLUMNS) -> list[dict[str, Any]]:
-    """The rows of the runs named by ``texts``, in that order; one :class:`MinidlError` for any unknown."""
+    """The rows of the runs named by ``texts``, in that order; one :class:`MinidlError` for any unknown,
+    and for a run named twice (``runs diff A A``, or by its id and its directory)."""
     rows = index.runs(columns=list(dict.fromkeys(("id", "dir", *columns))))
-    return [_find(rows, text, index.root) for text in texts]
+    found = [_find(rows, text, index.root) for text in texts]
+    named: dict[str, str] = {}
+    for text, row in zip(texts, found):
+        if row["id"] in named:
+            again = "twice" if named[row["id"]] == text else f"twice (as {named[row['id']]!r} and {text!r})"
+            raise MinidlError(f"run {row['id']} is named {again}; give each run once")
+        named[row["id"]] = text
+    return found
 
 
 def _find(rows: Sequence[dict[str, Any]], text: str, root: Path) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from minidl.errors import MinidlError
 from minidl.experiments.compare import labels
 
 FIGSIZE = (5.0, 3.2)  # inches: wider than a single run's 3.5x2.5, the legend needs room
+LEGEND_ROWS = 12  # more curves than this: the legend takes more columns, in smaller type
 
 
 def plot_runs(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
@@ -47,6 +49,9 @@ def _figure(curves: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> Any:
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
     axes.set_ylabel("loss")
-    axes.legend(frameon=False, fontsize=6)
-    figure.tight_layout(pad=0.3)
+    entries = len(axes.get_legend_handles_labels()[1])
+    axes.legend(frameon=False, fontsize=6 if entries <= LEGEND_ROWS else 4, ncols=1 + (entries - 1) // LEGEND_ROWS)
+    with warnings.catch_warnings():  # many runs: a legend taller than the axes is drawn as it fits
+        warnings.simplefilter("ignore", UserWarning)
+        figure.tight_layout(pad=0.3)
     return figure
