@@ -159,22 +159,40 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
     Raises :class:`~minidl.errors.CheckpointError` (one line, naming the file) when the
-    file is missing, truncated, corrupted or holds anything but a dict of plain data.
+    file is missing or cannot be opened (its permissions), is truncated or corrupted, or
+    holds anything but a dict of plain data. torch's own warnings about the file (an
+    unusual pickle protocol) are left out: the error says what is wrong with it.
     """
+    import pickle
+    import warnings
+    import zipfile
+
     import torch
 
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} is not a file")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not path.exists():
+            raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint {str(path)!r} is not a file")
+        with open(path, "rb") as file:  # what cannot be opened is no damage: say so
+            file.read(1)
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read: {reason_of(exc)}") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(
-            f"checkpoint {str(path)!r} is truncated or corrupted and cannot be read ({reason})"
-        ) from None
+        if not zipfile.is_zipfile(path):
+            problem = "is truncated or corrupted: it is not the zip archive torch.save writes"
+        elif isinstance(exc, pickle.UnpicklingError) and "weights only" in str(exc).lower():
+            problem = ("holds Python objects besides tensors and plain data, which minidl does not load "
+                       "(they could run code): it is not a minidl checkpoint")
+        else:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            problem = f"is truncated or corrupted and cannot be read ({reason})"
+        raise CheckpointError(f"checkpoint {str(path)!r} {problem}") from None
     if not isinstance(state, dict):
         raise CheckpointError(
             f"checkpoint {str(path)!r} holds a {type(state).__name__}, not a minidl checkpoint (a dict)"
@@ -182,10 +200,24 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return state
 
 
-def load_training_checkpoint(path: str | Path) -> dict[str, Any]:
-    """:func:`load_checkpoint`, then :func:`check_state`: a trainer state, or one line naming the field."""
-    state = load_checkpoint(path)
-    check_state(state, f"checkpoint {str(path)!r}")
+class CheckpointState(dict[str, Any]):
+    """A trainer state read from a file: a dict that knows its ``source`` (``checkpoint 'DIR/checkpoint.pt'``).
+
+    :meth:`Trainer.load_state_dict` names it in its messages when not given another source.
+    """
+
+    source: str = "the resume state"
+
+
+def load_training_checkpoint(path: str | Path) -> CheckpointState:
+    """:func:`load_checkpoint`, then :func:`check_state`: a trainer state, or one line naming the field.
+
+    The state remembers its file (:class:`CheckpointState`), so a field that does not fit
+    the components it is loaded into later is named with the file too.
+    """
+    state = CheckpointState(load_checkpoint(path))
+    state.source = f"checkpoint {str(path)!r}"
+    check_state(state, state.source)
     return state
 
 

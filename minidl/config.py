@@ -253,7 +253,10 @@ def from_toml(text: str, source: str = "<config>") -> RunConfig:
     for table, value in data.items():
         if table == "train":
             for key, item in _table(value, source, "train").items():
-                config.set_train(key, item)
+                try:
+                    config.set_train(key, item)
+                except OptionError as exc:  # the file's, not a flag's: name it
+                    raise OptionError(f"{source}: {exc}") from None
         elif table in COMPONENT_KINDS:
             options = dict(_table(value, source, table))
             name = options.pop("name", DEFAULT_NAMES[table])
@@ -276,8 +279,11 @@ def load_config(path: str | Path) -> RunConfig:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise MinidlError(f"config file {str(path)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MinidlError(f"config file {str(path)!r} cannot be read: {exc}") from None
+    except OSError as exc:  # its permissions, a directory: the system's words, once
+        raise MinidlError(f"config file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise MinidlError(f"config file {str(path)!r} cannot be read: not UTF-8 text ({exc.reason} at byte "
+                          f"{exc.start})") from None
     return from_toml(text, str(path))
 
 

@@ -196,11 +196,19 @@ def _check_numbers(records: list[dict[str, Any]], panels: list[str], run: Any) -
         for key in (key for name in panels for key in (name, f"test_{name}")):
             value = record.get(key)
             if value is not None and not _is_number(value):
-                raise MinidlError(f"{_describe(run)}: epoch {record.get('epoch')} has {key} {value!r}, not a number")
+                shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+                raise MinidlError(f"{_describe(run)}: epoch {record.get('epoch')} has {key} {shown}, not a number")
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """An int or float that is a float too (JSON's integers have no bound: 10**400 is none)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
 
 
 def history_figure(records: Iterable[Mapping[str, Any]], title: str | None = None,
@@ -249,11 +257,16 @@ def _curves(axes: Axes, records: Sequence[Mapping[str, Any]], name: str) -> None
 
 
 def _log_axis(axes: Axes, values: Sequence[float]) -> None:
-    """A log y axis; within one decade its ticks are plain numbers (0.7, 0.8, 1, 1.2), not 7x10^-1."""
+    """A log y axis; within one decade its ticks are plain numbers (0.7, 0.8, 1, 1.2), not 7x10^-1.
+
+    A linear one when a value is 0 or below (a log axis would drop it, with matplotlib's warning).
+    """
     from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
-    axes.set_yscale("log")
     positive = [value for value in values if value > 0]
+    if len(positive) < len([value for value in values if not math.isnan(value)]):
+        return  # a loss of 0 or below has no place on a log axis: a linear one shows every point
+    axes.set_yscale("log")
     if positive and max(positive) < 10 * min(positive):
         axes.yaxis.set_major_locator(MaxNLocator(nbins=5))
         digits = _digits(min(positive), max(positive))
@@ -280,11 +293,11 @@ def plot_run(run_dir: str | Path, dataset: Any, feature: int = 1) -> list[Path]:
 # -- files and style ---------------------------------------------------------------------
 def check_plot_path(path: str | Path) -> tuple[Path, str]:
     """The path and its format; :class:`MinidlError` listing the accepted suffixes otherwise."""
-    path = Path(path)
+    given, path = str(path), Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise MinidlError(
-            f"cannot tell the picture format of {str(path)!r} from its suffix "
+            f"cannot tell the picture format of {given!r} from its suffix "
             f"{path.suffix or '(none)'!r}; accepted: {', '.join(FORMATS)}"
         )
     return path, fmt

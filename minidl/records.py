@@ -228,12 +228,26 @@ def run_dir_of(trainer: Any) -> Path | None:
 
 
 def _read_run_record(path: Path) -> dict[str, Any]:
-    """The ``run.json`` of the run being resumed; {} when it is missing or broken."""
+    """The ``run.json`` of the run being resumed; {} when there is none.
+
+    One that cannot be read (its permissions) or is not a JSON object is a
+    :class:`MinidlError` naming it: resuming would replace it, and with it the run's id
+    and every earlier invocation.
+    """
+    fix = "; restore it, or remove it to resume with a new run record"
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        text = path.read_bytes()
+    except FileNotFoundError:
         return {}
-    return record if isinstance(record, dict) else {}
+    except OSError as exc:
+        raise MinidlError(f"cannot read {str(path)!r}: {reason_of(exc)}{fix}") from None
+    try:
+        record = json.loads(text.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise MinidlError(f"{str(path)!r} is damaged: not JSON text{fix}") from None
+    if not isinstance(record, dict):
+        raise MinidlError(f"{str(path)!r} is damaged: a JSON {type(record).__name__}, not an object{fix}")
+    return record
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -7,10 +7,13 @@ written by :class:`~minidl.records.RunRecorder`.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from minidl.bounds import INT_CAP
 from minidl.checkpoint import check_compatible, load_training_checkpoint
 from minidl.errors import CheckpointError, MinidlError
 from minidl.run import Run
@@ -23,7 +26,7 @@ if TYPE_CHECKING:
     from minidl.plugins import Plugins
     from minidl.trainer import History
 
-def read_run(run_dir: str | Path) -> tuple[RunConfig, dict[str, Any] | None]:
+def read_run(run_dir: str | Path, plugins: Plugins | None = None) -> tuple[RunConfig, dict[str, Any] | None]:
     """Read a run directory back: its configuration and its last checkpoint.
 
     The checkpoint is held to the schema (:func:`~minidl.checkpoint.check_state`). It is
@@ -31,25 +34,117 @@ def read_run(run_dir: str | Path) -> tuple[RunConfig, dict[str, Any] | None]:
     written first): such a run starts again from the beginning. Continue with ``run =
     build(config)`` (changing ``config.train.epochs`` first for more epochs),
     :func:`~minidl.checkpoint.check_compatible` and ``run.fit(resume=state)``, or use
-    :func:`load_run`. Raises :class:`CheckpointError` naming ``run_dir`` when it is not a
-    directory or holds no configuration, or a checkpoint that is missing or damaged.
+    :func:`load_run`. With ``plugins`` the configuration comes back resolved against
+    their registry, a value it no longer accepts (a component not installed, an option
+    out of range) named with the file. Raises :class:`CheckpointError` naming
+    ``run_dir`` when it is not a readable directory or holds no configuration, and
+    :class:`MinidlError` naming the file and the field for a configuration that is
+    incomplete or damaged, or a checkpoint that is missing or damaged.
     """
     from minidl.config import load_config
 
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise CheckpointError(f"cannot read the run in {str(run_dir)!r}: no such directory")
-    if not (run_dir / CONFIG_FILE).is_file():
-        also = "" if (run_dir / CHECKPOINT_FILE).exists() else f" and no {CHECKPOINT_FILE}"
+    run_dir = check_run_dir(run_dir)
+    config_path = run_dir / CONFIG_FILE
+    if not _exists(config_path, file=True):
+        also = "" if _exists(run_dir / CHECKPOINT_FILE) else f" and no {CHECKPOINT_FILE}"
         raise CheckpointError(f"cannot read the run in {str(run_dir)!r}: it holds no {CONFIG_FILE}{also}; "
-                              "resume a directory written by minidl train --out")
-    config = load_config(run_dir / CONFIG_FILE)
-    if not (run_dir / CHECKPOINT_FILE).exists():
+                              f"give a directory written by minidl train --out")
+    config = load_config(config_path)
+    check_saved_config(config_path)
+    if plugins is not None:
+        config = resolve_saved(config, plugins, config_path)
+    if not _exists(run_dir / CHECKPOINT_FILE):
         if _recorded_epochs(run_dir) <= 1:  # epoch 1's row is written just before its checkpoint
             return config, None
         raise CheckpointError(f"cannot read the run in {str(run_dir)!r}: it holds no {CHECKPOINT_FILE} "
                               f"although {METRICS_JSONL} records {_recorded_epochs(run_dir)} epochs")
     return config, load_training_checkpoint(run_dir / CHECKPOINT_FILE)
+
+
+def check_run_dir(run_dir: str | Path, doing: str = "read the run in") -> Path:
+    """``run_dir`` as a :class:`Path`, once it is a directory this process can list.
+
+    The one check every reader of a run directory makes first: raises
+    :class:`CheckpointError` (one line naming ``run_dir``) for an empty name, a path
+    that does not exist (or a broken symbolic link, or a loop of them), a file, or a
+    directory that cannot be read (its permissions). Messages begin ``cannot {doing} 'DIR'``.
+    """
+    if str(run_dir) == "":
+        raise CheckpointError("the run directory is an empty name; give a directory written by minidl train --out")
+    path = Path(run_dir)
+    where = f"cannot {doing} {str(path)!r}"
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise CheckpointError(f"{where}: no such directory; give a directory written by minidl train --out") from None
+    except OSError as exc:  # a loop of symbolic links, a folder above it that cannot be entered
+        raise CheckpointError(f"{where}: {_reason(exc)}") from None
+    if not stat.S_ISDIR(mode):
+        raise CheckpointError(f"{where}: it is a file, not a directory; give a directory written by "
+                              "minidl train --out")
+    try:
+        os.listdir(path)
+    except OSError as exc:
+        raise CheckpointError(f"{where}: {_reason(exc)}") from None
+    return path
+
+
+def _exists(path: Path, *, file: bool = False) -> bool:
+    """Whether ``path`` is there (a file, with ``file``); one that cannot be looked at is a :class:`CheckpointError`."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {str(path)!r}: {_reason(exc)}") from None
+    return stat.S_ISREG(mode) or not file
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+#: What ``minidl train --out`` always writes into ``config.toml``: every table, each with these keys.
+SAVED_TABLES: dict[str, tuple[str, ...]] = {
+    "train": ("epochs", "batch_size", "seed", "device", "metrics"),
+    "dataset": ("name",), "model": ("name",), "loss": ("name",), "optimizer": ("name",),
+}
+
+
+def check_saved_config(path: str | Path) -> None:
+    """Raise :class:`MinidlError` unless the ``config.toml`` of a run directory is whole.
+
+    :meth:`RunConfig.to_toml` writes every table (``[train]`` with all its settings, each
+    component with its ``name``). A file that lacks one (emptied, cut short, another
+    tool's) would otherwise read as the defaults and rebuild another run, silently; the
+    message names the file and what it lacks. A configuration given with ``--config``
+    may leave anything out: this is for saved runs only.
+    """
+    import tomllib
+
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # load_config has read it already: only a race gets here
+        raise MinidlError(f"config file {str(path)!r} cannot be read: {exc}") from None
+    missing = []
+    for table, keys in SAVED_TABLES.items():
+        value = data.get(table)
+        if not isinstance(value, dict):
+            missing.append(f"[{table}]")
+        else:
+            missing += [f"{table}.{key}" for key in keys if key not in value]
+    if missing:
+        raise MinidlError(f"{str(path)!r} is incomplete: it lacks {', '.join(missing)} (minidl train --out "
+                          "writes it whole: it was cut short or edited); restore it")
+
+
+def resolve_saved(config: RunConfig, plugins: Plugins, path: str | Path) -> RunConfig:
+    """``config`` (read from ``path``, a saved run's) resolved; a value refused names the file."""
+    try:
+        return config.resolve(plugins.registry)
+    except MinidlError as exc:
+        raise MinidlError(f"{str(path)!r}: {exc}") from exc
 
 
 def _recorded_epochs(run_dir: Path) -> int:
@@ -100,10 +195,12 @@ def load_run(run_dir: str | Path, plugins: Plugins | None = None, *, device: str
     :class:`CheckpointError` (one line naming the file) for a missing, damaged or
     mismatched checkpoint.
     """
+    from minidl.plugins import get_plugins
     from minidl.run import build
 
-    run_dir = Path(run_dir)
-    config, state = read_run(run_dir)
+    plugins = plugins or get_plugins()
+    run_dir = check_run_dir(run_dir)
+    config, state = read_run(run_dir, plugins)
     if device is not None:
         config = config.with_flags(device=device)
     run = build(config, plugins)
@@ -118,39 +215,60 @@ def load_run(run_dir: str | Path, plugins: Plugins | None = None, *, device: str
 
 
 def read_metrics(run: str | Path) -> list[dict[str, Any]]:
-    """The per-epoch records of a run directory (or of a ``metrics.jsonl`` file)."""
+    """The per-epoch records of a run directory (or of a ``metrics.jsonl`` file).
+
+    Each line is one epoch's JSON object, its ``epoch`` an integer from 1 up, rising
+    line by line. Raises :class:`MinidlError` (one line naming the file, and the line)
+    for a directory that cannot be read, a file that is missing or unreadable, or a line
+    that is not such a record.
+    """
     path = Path(run)
-    if path.is_dir():
-        path = path / METRICS_JSONL
-    if not path.is_file():
+    if str(run) != "" and _exists(path) and not _exists(path, file=True):
+        path = check_run_dir(path) / METRICS_JSONL
+    if str(run) == "" or not _exists(path, file=True):
         raise MinidlError(
             f"no run records at {str(run)!r}: expected a run directory written by "
             f"minidl train --out (with {METRICS_JSONL}) or a {METRICS_JSONL} file"
         )
-    records = []
-    with open(path, "rb") as file:  # decoded line by line: a damaged byte is named with its line
-        for number, raw in enumerate(file, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise MinidlError(f"{str(path)!r}, line {number}: not UTF-8 text ({exc.reason} at byte "
-                                  f"{exc.start}); every line of {METRICS_JSONL} is one epoch's JSON record") from None
-            if line.strip():
-                records.append(_metrics_record(path, number, line))
+    records: list[dict[str, Any]] = []
+    try:
+        with open(path, "rb") as file:  # decoded line by line: a damaged byte is named with its line
+            for number, raw in enumerate(file, 1):
+                try:
+                    line = raw.decode("utf-8-sig" if number == 1 else "utf-8")  # an editor's BOM is no damage
+                except UnicodeDecodeError as exc:
+                    raise MinidlError(f"{str(path)!r}, line {number}: not UTF-8 text ({exc.reason} at byte "
+                                      f"{exc.start}); every line of {METRICS_JSONL} is one epoch's JSON "
+                                      "record") from None
+                if line.strip():
+                    record = _metrics_record(path, number, line)
+                    if records and record["epoch"] <= records[-1]["epoch"]:
+                        raise MinidlError(f"{str(path)!r}, line {number}: epoch {record['epoch']} follows epoch "
+                                          f"{records[-1]['epoch']}; the epochs of {METRICS_JSONL} rise line by line")
+                    records.append(record)
+    except OSError as exc:
+        raise MinidlError(f"cannot read {str(path)!r}: {_reason(exc)}") from None
     return records
 
 
 def _metrics_record(path: Path, number: int, line: str) -> dict[str, Any]:
-    """One line of ``metrics.jsonl``: a JSON object with an integer ``epoch``."""
+    """One line of ``metrics.jsonl``: a JSON object with an integer ``epoch`` from 1 up."""
     where = f"{str(path)!r}, line {number}"
     try:
         record = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         raise MinidlError(f"{where}: not a JSON record: {line.strip()[:60]!r}") from None
     if not isinstance(record, dict):
         raise MinidlError(f"{where}: not a JSON record (an object): {line.strip()[:60]!r}")
     epoch = record.get("epoch")
-    if isinstance(epoch, bool) or not isinstance(epoch, int):
-        found = "has no 'epoch'" if epoch is None else f"has 'epoch' {epoch!r}, not an integer"
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 1 <= epoch <= INT_CAP:
+        found = ("has no 'epoch'" if epoch is None else f"has 'epoch' {_short(epoch)}, not an integer"
+                 if isinstance(epoch, bool) or not isinstance(epoch, int) else
+                 f"has 'epoch' {_short(epoch)}, not one from 1 to {INT_CAP}")
         raise MinidlError(f"{where}: the record {found}; every line of {METRICS_JSONL} is one epoch's record")
     return record
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -318,15 +318,17 @@ class Trainer:
             "callbacks": [_state_of(callback) for callback in self.callbacks],
         }
 
-    def load_state_dict(self, state: Mapping[str, Any], source: str = "the resume state") -> None:
+    def load_state_dict(self, state: Mapping[str, Any], source: str | None = None) -> None:
         """Restore :meth:`state_dict` into this trainer and its (already built) components.
 
         The state is first held to the checkpoint schema (:func:`minidl.checkpoint.check_state`);
         a field that does not fit its component is a :class:`CheckpointError` naming
-        ``source`` and the field.
+        ``source`` (default: the file a :class:`~minidl.checkpoint.CheckpointState` was
+        read from, else "the resume state") and the field.
         """
         import torch
 
+        source = source or getattr(state, "source", None) or "the resume state"
         check_state(state, source)
         _load_into(self.model, state["model"], "model", source)
         _load_into(self.optimizer, state["optimizer"], "optimizer", source)
@@ -353,8 +355,10 @@ def _load_into(component: Any, saved: Any, field: str, source: str, kind: str | 
     """``component.load_state_dict(saved)``; a state that does not fit is one line naming the field."""
     try:
         component.load_state_dict(saved)
-    except MinidlError:
+    except CheckpointError:
         raise
+    except MinidlError as exc:  # the component's own words (the dataset's sizes differ): with the file
+        raise CheckpointError(f"{source}: field {field!r} does not fit the {kind or field}: {exc}") from None
     except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise CheckpointError(f"{source}: field {field!r} does not fit the {kind or field}: "

@@ -8,8 +8,9 @@ from typing import Any
 import click
 
 from minidl.cli.params import ComponentName
-from minidl.errors import MinidlError
+from minidl.errors import CheckpointError, DivergedError, MinidlError
 from minidl.plugins import Plugins
+from minidl.run_layout import CHECKPOINT_FILE
 
 
 @click.command("evaluate")
@@ -31,11 +32,16 @@ def evaluate_command(plugins: Plugins, run_dir: str, metrics: tuple[str, ...], d
 
     run = load_run(run_dir, plugins, device=device)
     if run.state is None:
-        raise MinidlError(f"the run in {run_dir!r} has no finished epoch (no checkpoint.pt): nothing to evaluate")
+        raise MinidlError(f"the run in {run_dir!r} has no finished epoch (no {CHECKPOINT_FILE}): nothing to evaluate")
     for name in metrics:
         if name not in run.trainer.metrics:
             run.trainer.metrics[name] = plugins.registry.build("metric", name)
-    values = by_split(run.evaluate(), run.dataset.splits)
+    try:
+        values = by_split(run.evaluate(), run.dataset.splits)
+    except DivergedError as exc:  # not training: the saved parameters themselves give no finite loss
+        raise CheckpointError(f"cannot evaluate the run in {run_dir!r}: the model of its {CHECKPOINT_FILE} gives "
+                              f"a loss of {exc.loss}{_non_finite(run.model)}; the checkpoint is damaged, or "
+                              "was saved after the run diverged") from None
     if as_json:
         click.echo(json.dumps({"run": run_dir, "epoch": run.trainer.epoch, "splits": values}, indent=2))
         return
@@ -59,3 +65,12 @@ def _format(name: str, value: float, metrics: dict[str, Any]) -> str:
     fmt = getattr(metric, "fmt", "{:f}") if metric is not None else "{:f}"
     label = getattr(metric, "label", name) if metric is not None else name
     return f"{label} {fmt.format(value)}"
+
+
+def _non_finite(model: Any) -> str:
+    """``: parameters w, b are not finite`` for the parameters holding nan or inf, else nothing."""
+    import torch
+
+    names = [name for name, tensor in model.state_dict().items()
+             if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    return f" (its parameters {', '.join(names)} are not finite)" if names else ""

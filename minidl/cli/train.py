@@ -72,9 +72,12 @@ def train_command(plugins: Plugins, config_path: str | None, assignments: tuple[
         if out is not None or config_path is not None:
             raise click.UsageError("--resume continues the run in its own directory, with its own "
                                    "configuration: leave out --out and --config")
-        base, state = read_run(resume)
+        base, state = read_run(resume, plugins)  # with plugins: a saved value now refused names config.toml
         config = base.with_flags(assignments=assignments, **flags).resolve(plugins.registry)
         check_resume_compatible(base.resolve(plugins.registry), config, state or {"epoch": 0}, where=resume)
+        if state is not None and state["epoch"] == config.train.epochs and not print_config:
+            click.echo(f"{resume} has already trained {state['epoch']} epochs: nothing to train; "
+                       f"--epochs is the new total, give more than {state['epoch']} to train on", err=True)
         if state is None:  # interrupted before its first epoch was saved: start it again, in place
             click.echo(f"{resume} holds no finished epoch: training it from the beginning", err=True)
             overwrite = True
