@@ -262,3 +262,74 @@ def test_plot_of_many_runs_prints_no_matplotlib_warning(tmp_path: Path) -> None:
 
 def test_an_empty_runs_root_option_is_refused(root: Path) -> None:
     one_line_error(invoke("runs", "list", "--runs-root", ""), "--runs-root", "''")  # meant $MINIDL_RUNS
+
+
+# -- minidl sweep ----------------------------------------------------------------------------
+@pytest.mark.parametrize("args, fragments", [
+    (("--grid", "optimizer.lr=1.0,1"), ("optimizer.lr=1.0 and optimizer.lr=1", "same configuration")),
+    (("--sampler", "random", "--trials", "2", "--grid", "train.batch_size=int:0.5..3"), ("whole-number ends",)),
+    (("--sampler", "random", "--grid", "optimizer.lr=0.1..1"), ("--trials N", "1 to")),  # said "got None"
+    (("--grid", "optimizer.lr=0.1", "--sort", "a b"), ("'a b'",)),  # refused only after training
+    (("--grid", "optimizer.lr=0.1", "--sort", ""), ("--sort ''",)),
+])
+def test_bad_sweeps_are_refused_before_anything_trains(root: Path, args: tuple[str, ...],
+                                                       fragments: tuple[str, ...]) -> None:
+    one_line_error(invoke("sweep", *args, *TINY, "--out", "s"), *fragments)
+    assert not Path("s").exists()
+
+
+@pytest.mark.parametrize("option", ["--out", "--resume"])
+def test_an_empty_sweep_directory_is_refused(root: Path, option: str) -> None:
+    Path("notes.txt").write_text("mine")
+    one_line_error(invoke("sweep", "--grid", "optimizer.lr=0.1", *TINY, option, "") if option == "--out"
+                   else invoke("sweep", option, ""), option, "''")  # '' was the current directory
+    assert sorted(path.name for path in Path().iterdir()) == ["notes.txt"]
+
+
+def test_a_sort_by_a_metric_the_points_lack_still_prints_the_table(root: Path) -> None:
+    result = ok("sweep", "--grid", "optimizer.lr=0.1,0.2", *TINY, "--out", "s", "--sort", "test_acc")
+    assert "Warning: --sort 'test_acc'" in result.stderr and "sorted by the default" in result.stderr
+    assert result.stdout.count("s/00") == 2
+
+
+def _damage(spec: dict, name: str) -> None:
+    if name == "list":
+        spec.clear()
+    elif name == "id":
+        spec["id"] = ["x"]
+    elif name == "points":
+        spec["points"] = "x"
+    elif name == "set":
+        spec["points"][0]["set"] = "optimizer.lr=0.5"  # was run as --set o --set p ...: "cannot read --set 'o'"
+    elif name == "names":
+        spec["points"][0]["name"] = spec["points"][1]["name"]  # two points, one directory
+    elif name == "value":
+        spec["points"][0]["set"] = ["optimizer.lr=-5"]
+
+
+@pytest.mark.parametrize("damage, fragments", [
+    ("list", ("is not a sweep spec",)), ("id", ("is not a sweep spec",)), ("points", ("is not a sweep spec",)),
+    ("set", ("point 0", "list of --set assignments")), ("names", ("points 0 and 1 alike",)),
+    ("value", ("cannot resume", "optimizer.lr=-5", "must be > 0")),
+    ("toml", ("cannot resume", "sweep.toml", "not valid TOML")),
+    ("no toml", ("cannot resume", "sweep.toml", "missing")),
+])
+def test_resume_of_a_damaged_sweep_is_one_line_before_any_point_trains(root: Path, damage: str,
+                                                                       fragments: tuple[str, ...]) -> None:
+    """Before, most of these trained the sound points, then reported the others as failed, exit 1."""
+    import shutil
+
+    ok("sweep", "--grid", "optimizer.lr=0.1,0.2", *TINY, "--out", "s")
+    for point in sorted(Path("s").glob("00*")):
+        shutil.rmtree(point)  # none done yet
+    spec_file = Path("s/sweep.json")
+    spec = json.loads(spec_file.read_text())
+    if damage == "toml":
+        Path("s/sweep.toml").write_text("garbage [[")
+    elif damage == "no toml":
+        Path("s/sweep.toml").unlink()
+    else:
+        _damage(spec, damage)
+        spec_file.write_text(json.dumps(spec if damage != "list" else []))
+    one_line_error(invoke("sweep", "--resume", "s"), *fragments)
+    assert not list(Path("s").glob("00*"))  # nothing trained

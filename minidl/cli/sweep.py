@@ -54,8 +54,15 @@ def sweep_command(plugins: Plugins, grid: tuple[str, ...], out: str | None, resu
     from minidl.experiments.index import RunIndex, runs_root
 
     root = runs_root(current_runs_root()).resolve()
+    for option, value in (("--out", out), ("--resume", resume)):
+        if value is not None and not value.strip():  # '' is the current directory: never what was meant
+            raise click.BadParameter("'' names no directory", param_hint=f"'{option}'")
+    if sort is not None:
+        from minidl.experiments.query import sort_expression
+
+        sort_expression(sort)  # a key that cannot be one is refused before anything trains
     if resume is not None:
-        directory, spec, points = _resumed(resume, out, grid, train_flags, sampler, trials)
+        directory, spec, points = _resumed(plugins, resume, out, grid, train_flags, sampler, trials)
     else:
         directory, spec, points = _new(plugins, grid, out, sampler, trials, sweep_seed, train_flags, root)
     with RunIndex.open(root) as index:  # a broken index fails here, before anything trains
@@ -64,8 +71,14 @@ def sweep_command(plugins: Plugins, grid: tuple[str, ...], out: str | None, resu
         failed = _run(plugins, directory, spec, points, processes, root)
     with RunIndex.open(root) as index:
         click.echo("")
-        print_runs(index, where=(f"sweep={spec['id']}",), sort=sort or _default_sort(index, spec["id"]),
-                   descending=desc)
+        where = (f"sweep={spec['id']}",)
+        if sort is not None:
+            try:
+                index.check_query(where, sort)
+            except MinidlError as exc:  # the sweep is done: its table is shown all the same
+                click.echo(f"Warning: {exc}; sorted by the default instead", err=True)
+                sort = None
+        print_runs(index, where=where, sort=sort or _default_sort(index, spec["id"]), descending=desc)
     if failed:
         click.echo(f"{len(failed)} of {len(points)} points failed: {', '.join(failed)}", err=True)
         sys.exit(1)
@@ -86,7 +99,7 @@ def _new(plugins: Plugins, grid: tuple[str, ...], out: str | None, sampler: str,
     config_path = train_flags.pop("config_path")
     base = (load_config(config_path) if config_path else RunConfig()).with_flags(
         assignments=train_flags.pop("assignments"), **train_flags)
-    grids.check_points(base, plugins.registry, assignments)
+    grids.check_points(base, plugins.registry, assignments, distinct=sampler == "grid")
     points = [sweep.Point(number, grids.point_name(number, point), point) for number, point in enumerate(assignments)]
     spec = sweep.new_spec(grid=grid, sampler=sampler, trials=trials, seed=seed, plugins=_plugin_specs(),
                           points=points)
@@ -95,8 +108,9 @@ def _new(plugins: Plugins, grid: tuple[str, ...], out: str | None, sampler: str,
     return directory, spec, points
 
 
-def _resumed(resume: str, out: str | None, grid: tuple[str, ...], train_flags: dict[str, Any], sampler: str,
-             trials: int | None) -> tuple[Path, dict[str, Any], list[Any]]:
+def _resumed(plugins: Plugins, resume: str, out: str | None, grid: tuple[str, ...], train_flags: dict[str, Any],
+             sampler: str, trials: int | None) -> tuple[Path, dict[str, Any], list[Any]]:
+    from minidl.experiments import grid as grids
     from minidl.experiments import sweep
 
     given = [name for name, value in (("--out", out), ("--grid", grid), ("--sampler", sampler != "grid"),
@@ -107,6 +121,12 @@ def _resumed(resume: str, out: str | None, grid: tuple[str, ...], train_flags: d
                                f"{', '.join(given)}")
     directory = Path(resume).resolve()
     spec, points = sweep.load(directory)
+    todo = [point for point in points if sweep.point_state(directory / point.name) != "done"]
+    if todo:  # a damaged sweep.toml or point fails now, not point by point after the others trained
+        try:
+            grids.check_points(sweep.base_config(directory), plugins.registry, [point.assignments for point in todo])
+        except MinidlError as exc:
+            raise MinidlError(f"cannot resume the sweep in {str(directory)!r}: {exc}") from None
     return directory, spec, points
 
 

@@ -80,6 +80,8 @@ def _range(text: str, key: str, scale: str, low_text: str, high_text: str) -> Ax
     if scale == "log" and low <= 0:
         raise MinidlError(f"--grid {text!r}: a log range needs ends above 0")
     integral = all(re.fullmatch(r"[-+]?\d+", part) for part in (low_text, high_text))
+    if scale == "int" and not (low.is_integer() and high.is_integer()):  # int:0.5..3 drew 0, below the range
+        raise MinidlError(f"--grid {text!r}: an int range needs whole-number ends, e.g. {key}=int:1..8")
     return Axis(key, (), low, high, scale or ("int" if integral else "uniform"))
 
 
@@ -125,7 +127,9 @@ def points(axes: Sequence[Axis], sampler: str = "grid", trials: int | None = Non
             raise MinidlError(f"the grid has {total} points, more than {MAX_POINTS}; give fewer values")
         return [tuple(f"{axis.key}={value}" for axis, value in zip(axes, combo))
                 for combo in itertools.product(*(axis.values for axis in axes))]
-    if trials is None or not 1 <= trials <= MAX_POINTS:
+    if trials is None:
+        raise MinidlError(f"--sampler random needs --trials N: how many points to draw (1 to {MAX_POINTS})")
+    if not 1 <= trials <= MAX_POINTS:
         raise MinidlError(f"--sampler random needs --trials N with N from 1 to {MAX_POINTS}, got {trials}")
     rng = random.Random(seed)
     return [tuple(f"{axis.key}={axis.draw(rng)}" for axis in axes) for _ in range(trials)]
@@ -139,13 +143,23 @@ def apply_point(config: RunConfig, point: Sequence[str]) -> RunConfig:
     return config
 
 
-def check_points(config: RunConfig, registry: Registry, all_points: Sequence[Sequence[str]]) -> None:
-    """Resolve every point's configuration, so a bad key or value fails before anything trains."""
+def check_points(config: RunConfig, registry: Registry, all_points: Sequence[Sequence[str]], *,
+                 distinct: bool = False) -> None:
+    """Resolve every point's configuration, so a bad key or value fails before anything trains.
+
+    ``distinct``: two points that resolve to the same configuration (``optimizer.lr=1,1.0``)
+    are refused too: the sweep would train the same run twice.
+    """
+    seen: dict[str, Sequence[str]] = {}
     for point in all_points:
         try:
-            apply_point(config, point).resolve(registry)
+            resolved = apply_point(config, point).resolve(registry).to_toml()
         except MinidlError as exc:
             raise MinidlError(f"--grid point {' '.join(point)}: {exc}") from None
+        if distinct and resolved in seen:
+            raise MinidlError(f"--grid points {' '.join(seen[resolved])} and {' '.join(point)} are the same "
+                              "configuration; give each value once")
+        seen.setdefault(resolved, point)
 
 
 def point_name(number: int, point: Sequence[str]) -> str:

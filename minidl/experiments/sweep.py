@@ -101,18 +101,41 @@ def load(directory: Path) -> tuple[dict[str, Any], list[Point]]:
         raise MinidlError(f"no sweep in {str(directory)!r} (it holds no {SWEEP_FILE}); start one with "
                           f"minidl sweep --grid KIND.OPTION=V1,V2 --out {directory}")
     spec = read_json(directory / SWEEP_FILE)
-    try:
-        points = [Point(number, str(entry["name"]), tuple(map(str, entry["set"])))
-                  for number, entry in enumerate(spec["points"])]
-        spec["id"]
-    except (KeyError, TypeError):
-        raise MinidlError(f"{str(directory / SWEEP_FILE)!r} is not a sweep spec written by minidl sweep") from None
+    where = str(directory / SWEEP_FILE)
+    entries = spec.get("points") if isinstance(spec, dict) else None
+    if not isinstance(spec, dict) or not isinstance(spec.get("id"), str) or not spec["id"].strip() \
+            or not isinstance(entries, list):
+        raise MinidlError(f"{where!r} is not a sweep spec written by minidl sweep (an object with an id and "
+                          "a list of points)")
+    points = []
+    for number, entry in enumerate(entries):
+        assignments = entry.get("set") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not isinstance(assignments, list) \
+                or not all(isinstance(item, str) for item in assignments):
+            raise MinidlError(f"{where!r}: point {number} is not a name and a list of --set assignments, "
+                              'e.g. {"name": "000-lr=0.1", "set": ["optimizer.lr=0.1"]}')
+        points.append(Point(number, entry["name"], tuple(assignments)))
+    names: dict[str, int] = {}
     for point in points:  # a hand-edited or foreign spec: a point's run stays inside the sweep's directory
         if point.name in ("", ".", "..") or "/" in point.name or os.sep in point.name or "\0" in point.name:
-            raise MinidlError(f"{str(directory / SWEEP_FILE)!r} names point {point.number} {point.name!r}, which is "
+            raise MinidlError(f"{where!r} names point {point.number} {point.name!r}, which is "
                               "not a directory name inside the sweep; accepted: one name without '/' (such as "
                               "003-lr=0.1)")
+        if point.name in names:  # both would train into one directory
+            raise MinidlError(f"{where!r} names points {names[point.name]} and {point.number} alike "
+                              f"({point.name!r}); each point needs its own directory name")
+        names[point.name] = point.number
     return spec, points
+
+
+def base_config(directory: Path) -> Any:
+    """The configuration every point of the sweep in ``directory`` starts from (``sweep.toml``)."""
+    from minidl.config import load_config
+
+    path = directory / BASE_FILE
+    if not path.is_file():
+        raise MinidlError(f"{str(path)!r}, the configuration its points share, is missing")
+    return load_config(path)
 
 
 def point_state(directory: Path) -> str:
