@@ -333,3 +333,8 @@ def test_resume_of_a_damaged_sweep_is_one_line_before_any_point_trains(root: Pat
         spec_file.write_text(json.dumps(spec if damage != "list" else []))
     one_line_error(invoke("sweep", "--resume", "s"), *fragments)
     assert not list(Path("s").glob("00*"))  # nothing trained
+
+
+@pytest.mark.parametrize("args", [("--where", "lr"), ("--where", "lr=abc"), ("--sort", "a b"), ("--sort", "")])
+def test_a_bad_where_or_sort_is_refused_even_before_any_run_is_recorded(root: Path, args: tuple[str, ...]) -> None:
+    one_line_error(invoke("runs", "list", "--json", *args))  # was "[]" and exit 0

@@ -56,7 +56,12 @@ def runs_command() -> None:
 def list_command(where: tuple[str, ...], sort: str | None, desc: bool, limit: int | None, as_json: bool) -> None:
     """The runs in the index, newest first: settings, final losses, time, directory."""
     from minidl.experiments.index import RunIndex, RunIndexError
+    from minidl.experiments.query import parse_where, sort_expression
 
+    for text in where:  # read before the index: a bad one is refused even where no runs are recorded yet
+        parse_where(text)
+    if sort is not None:
+        sort_expression(sort)
     try:
         index = RunIndex.open(current_runs_root(), create=False)
     except RunIndexError as exc:
