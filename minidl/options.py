@@ -37,6 +37,7 @@ __all__ = [
     "Option",
     "options_of",
     "resolve_options",
+    "shown",
     "summary_of",
 ]
 
@@ -90,23 +91,49 @@ class Option:
         """The type as users read it: ``int``, ``list[float]``, ``'a' | 'b'``."""
         return _type_name(self.type)
 
+    @property
+    def accepted(self) -> str:
+        """What a value must look like, for messages: ``an integer >= 1, <= 1000000000``,
+        ``finite numbers separated by commas (1,2 or [1, 2]), each > 0``, ``one of 'a', 'b'``."""
+        inner, optional = _strip_optional(self.type)
+        listed = _is_list(inner)
+        item = (typing.get_args(inner) or (float,))[0] if listed else inner
+        finite = "finite " if item is float and not self.allows_non_finite else ""
+        if typing.get_origin(item) is typing.Literal:
+            what = "one of " + ", ".join(map(repr, typing.get_args(item)))
+        elif listed:
+            plural = {int: "integers", float: "numbers", bool: "true/false values", str: "strings"}
+            what = f"{finite}{plural.get(item, _type_name(item))} separated by commas (1,2 or [1, 2])"
+        else:
+            what = {int: "an integer", float: f"a {finite}number", bool: "true or false",
+                    str: "a string"}.get(item, _type_name(item))
+        bounds = ", ".join(str(bound) for bound in self.bounds)
+        if bounds:
+            what += f", each {bounds}" if listed else f" {bounds}"
+        return what + (", or none" if optional else "")
+
     def parse(self, text: str) -> Any:
         """Parse a command-line string into this option's type and check its range."""
         try:
             value = _parse(self.type, text.strip())
-        except (ValueError, TypeError) as exc:
-            detail = f" ({exc})" if str(exc).startswith("expected") else ""
-            raise OptionError(f"option {self.name!r}: cannot read {text!r} as {self.type_name}{detail}") from None
+        except (ValueError, TypeError):
+            raise OptionError(f"option {self.name!r}: cannot read {shown(text)} as {self.type_name} "
+                              f"(expected {self.accepted})") from None
         return self.check(value)
 
     def coerce(self, value: Any) -> Any:
-        """Check a value from a config file or Python call against the type and range."""
-        if isinstance(value, str) and not _accepts_str(self.type):
+        """Check a value from a config file or Python call against the type and range.
+
+        A string is read as the command line's text is (:meth:`parse`); for an option that
+        may be None, ``none``, ``null`` and the empty string mean None here too.
+        """
+        if isinstance(value, str) and (not _accepts_str(self.type) or _is_none_text(self.type, value)):
             return self.parse(value)
         try:
             typed = _coerce(self.type, value)
-        except (ValueError, TypeError) as exc:
-            raise OptionError(f"option {self.name!r}: {value!r} is not a valid {self.type_name} ({exc})") from None
+        except (ValueError, TypeError):
+            raise OptionError(f"option {self.name!r}: {shown(value)} is not a valid {self.type_name} "
+                              f"(expected {self.accepted})") from None
         return self.check(typed)
 
     def check(self, value: Any) -> Any:
@@ -116,11 +143,29 @@ class Option:
             if isinstance(item, bool) or not isinstance(item, (int, float)):
                 continue
             if isinstance(item, float) and not math.isfinite(item) and not self.allows_non_finite:
-                raise OptionError(f"option {self.name!r} must be a finite number, got {item!r}")
+                raise OptionError(f"option {self.name!r} must be a finite number, got {shown(item)}")
             for bound in self.bounds:
                 if not bound.admits(item):
-                    raise OptionError(f"option {self.name!r} must be {bound}, got {item!r}")
+                    raise OptionError(f"option {self.name!r} must be {bound}, got {shown(item)}")
         return value
+
+
+#: The longest echo of a user's value in a message; a longer one is cut, its length said.
+SHOWN_CHARS = 60
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for a message, cut to about :data:`SHOWN_CHARS` characters: a
+    5000-character value is named by its start and its length, not printed whole."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond Python's 4300-digit repr limit
+        return f"an integer of about {value.bit_length() * 0.30103:.0f} digits"
+    if len(text) <= SHOWN_CHARS:
+        return text
+    size = (f"{len(value)} characters" if isinstance(value, str) else f"{len(text.lstrip('-'))} digits"
+            if isinstance(value, int) else f"{len(text)} characters written out")
+    return f"{text[:SHOWN_CHARS - 20]}... ({size})"
 
 
 def options_of(factory: Callable[..., Any], injected: Iterable[str] = ()) -> list[Option]:
@@ -166,11 +211,11 @@ def resolve_options(
     if unknown:
         renamed = next((o.name for o in options if unknown[0] in o.formerly), None)
         if renamed is not None:  # an old name: the new one is all the user needs
-            raise OptionError(f"{component} has no option {unknown[0]!r}; did you mean {renamed!r}?")
+            raise OptionError(f"{component} has no option {shown(unknown[0])}; did you mean {renamed!r}?")
         accepted = ", ".join(by_name) or "(none)"
-        close = difflib.get_close_matches(unknown[0], list(by_name), n=1, cutoff=0.6)
+        close = difflib.get_close_matches(str(unknown[0]), list(by_name), n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise OptionError(f"{component} has no option {unknown[0]!r}; its options: {accepted}{hint}")
+        raise OptionError(f"{component} has no option {shown(unknown[0])}; its options: {accepted}{hint}")
     values = {}
     for option in options:
         if option.name in given:
@@ -263,6 +308,15 @@ def _type_name(hint: Any) -> str:
     return f"{name} | None" if optional else name
 
 
+def _is_list(hint: Any) -> bool:
+    return typing.get_origin(hint) in (list, tuple) or hint in (list, tuple)
+
+
+def _is_none_text(hint: Any, text: str) -> bool:
+    """True for ``none``, ``null`` or blank text given to an option that may be None."""
+    return _strip_optional(hint)[1] and text.strip().lower() in ("none", "null", "")
+
+
 def _accepts_str(hint: Any) -> bool:
     inner, _ = _strip_optional(hint)
     if typing.get_origin(inner) is typing.Literal:
@@ -272,7 +326,7 @@ def _accepts_str(hint: Any) -> bool:
 
 def _parse(hint: Any, text: str) -> Any:
     inner, optional = _strip_optional(hint)
-    if optional and text.lower() in ("none", "null", ""):
+    if optional and _is_none_text(hint, text):
         return None
     origin = typing.get_origin(inner)
     if origin is typing.Literal:

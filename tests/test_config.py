@@ -141,7 +141,8 @@ def test_apply_train_errors(registry):
         RunConfig().apply("train.batchsize=3")
     cfg = RunConfig()
     cfg.apply("train.epochs=many")  # values are checked once, when resolved
-    with pytest.raises(OptionError, match=r"^train: option 'epochs': cannot read 'many' as int$"):
+    with pytest.raises(OptionError, match=r"^train: option 'epochs': cannot read 'many' as int "
+                                          r"\(expected an integer >= 0, <= 1000000000\)$"):
         cfg.resolve(registry)
 
 

@@ -358,3 +358,45 @@ def test_resolve_options_names_the_component():
         resolve_options("dataset 'synthetic-linear'", options_of(ranged), {"num_examples": "99999999999999999999999"})
     assert str(caught.value) == ("dataset 'synthetic-linear': option 'num_examples' must be <= 100000000, "
                                  "got 99999999999999999999999")
+
+
+# -- what a refused value is told: what is accepted, the value cut when long, none alike everywhere --
+@pytest.mark.parametrize("option, text, expected", [
+    (Option("epochs", int, 3, constraints=(Ge(0),)), "many", "an integer >= 0, <= 1000000000"),
+    (Option("lr", float, 0.1, constraints=(Gt(0),)), "fast", "a finite number > 0"),
+    (Option("lr", float, 0.1, constraints=(AllowNonFinite(),)), "fast", "a number"),
+    (Option("true_w", list[float], [1.0], constraints=(Ge(0),)), "1,a",
+     "finite numbers separated by commas (1,2 or [1, 2]), each >= 0"),
+    (Option("num_inputs", int | None, None, constraints=(Ge(1), Le(10))), "x", "an integer >= 1, <= 10, or none"),
+    (Option("bias", bool, True), "maybe", "true or false"),
+])
+def test_a_value_that_cannot_be_read_says_what_is_accepted(option, text, expected):
+    """'cannot read 'many' as int' named the value but not what the option takes."""
+    with pytest.raises(OptionError, match=f"^option '{option.name}': cannot read '{re.escape(text)}' as "
+                                          f"{re.escape(option.type_name)} \\(expected {re.escape(expected)}\\)$"):
+        option.parse(text)
+
+
+@pytest.mark.parametrize("value", ["x" * 5000, "9" * 5000, "9" * 100])
+def test_a_long_value_is_cut_in_the_message(value):
+    """A 5000-character value was echoed whole: one line of 5000 characters."""
+    with pytest.raises(OptionError) as caught:
+        INT.parse(value)
+    message = str(caught.value)
+    size = f"{len(value)} digits" if value == "9" * 100 else f"{len(value)} characters"  # a valid int, out of range
+    assert len(message) < 200 and f"... ({size})" in message
+
+
+def test_an_int_too_long_to_print_is_described_not_printed():
+    with pytest.raises(OptionError, match=r"^option 'count' must be <= 1000000000, got an integer of about 5000 "
+                                          r"digits$"):
+        INT.check(10**5000)
+
+
+@pytest.mark.parametrize("text", ["none", "None", "null", "", "  "])
+def test_none_text_unsets_an_optional_string_option_on_every_path(text):
+    """--set dataset.path= (or =none) read the folder '.' (or one named 'none'): coerce, which the
+    command line and config files go through, kept the text that parse reads as None."""
+    path = Option("path", str | None, None)
+    assert path.parse(text) is None and path.coerce(text) is None
+    assert path.coerce("data/none.txt") == "data/none.txt" and Option("monitor", str, "loss").coerce("none") == "none"
