@@ -59,7 +59,12 @@ def data_iter(
     As the book's, but the order is one ``torch.randperm`` (an int64 tensor, drawn from
     ``generator``) instead of a Python list of indices, which costs 5x the memory.
     """
+    if isinstance(batch_size, bool) or not hasattr(batch_size, "__index__") or batch_size < 1:
+        raise MinidlError(f"data_iter: batch_size must be an integer >= 1, got {batch_size!r}")
     num_examples = len(features)
+    if len(labels) != num_examples:
+        raise MinidlError(f"data_iter: features have {num_examples} examples but labels {len(labels)}; "
+                          f"they must be the same examples")
     indices = torch.randperm(num_examples, generator=generator).to(features.device)
     for i in range(0, num_examples, batch_size):
         j = indices[i : i + batch_size]  # the last batch may be short
@@ -78,6 +83,9 @@ def squared_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def sgd(params: Sequence[torch.Tensor], lr: float, batch_size: int) -> None:
     """Minibatch SGD: ``param -= lr * param.grad / batch_size`` for each parameter."""
+    if not batch_size > 0:  # 0 divides by zero, a negative one climbs the loss
+        raise MinidlError(f"sgd: batch_size must be a positive number (the gradient is divided by it), "
+                          f"got {batch_size!r}")
     alpha = lr / batch_size
     for param in params:
         # through .data, as the notebook does: a third of the cost of a no_grad block, which

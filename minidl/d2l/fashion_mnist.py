@@ -16,9 +16,11 @@ from typing import Any
 import torch
 from torch.utils import data as torch_data
 
+from minidl.d2l.checks import integer
 from minidl.d2l.lazy import first_party
 from minidl.d2l.linear import use_svg_display
 from minidl.d2l.plotting import pyplot
+from minidl.errors import MinidlError
 
 __all__ = [
     "get_fashion_mnist_labels",
@@ -39,7 +41,16 @@ def get_fashion_mnist_labels(labels: Iterable[Any]) -> list[str]:
     reader = _reader()
     names = first_party("minidl_classify.shapes", NEEDS_CLASSIFY).SHAPES_LABELS if reader.is_stand_in() \
         else reader.FASHION_MNIST_LABELS
-    return [names[int(i)] for i in labels]
+    return [names[_label_index(i, len(names))] for i in labels]
+
+
+def _label_index(label: Any, num_classes: int) -> int:
+    """``label`` (an int, an integer tensor or a whole float) as an index into the text labels."""
+    index = int(label)
+    if index != label or not 0 <= index < num_classes:
+        raise MinidlError(f"get_fashion_mnist_labels: label {label!r} is not a class; labels are the "
+                          f"integers 0..{num_classes - 1}")
+    return index
 
 
 def show_fashion_mnist(images: Sequence[torch.Tensor], labels: Sequence[str]) -> None:
@@ -71,6 +82,24 @@ class _Resize:
         return resized, y
 
 
+def _check_resize(resize: Any) -> int | tuple[int, int] | None:
+    """``resize`` as the book's ``transforms.Resize`` takes it: None, a side, or (height, width)."""
+    accepted = "None, a positive int (the side) or a pair (height, width) of positive ints"
+    if resize is None:
+        return None
+    if isinstance(resize, (list, tuple)):
+        if len(resize) != 2:
+            raise MinidlError(f"load_data_fashion_mnist: resize={resize!r} has {len(resize)} value(s); "
+                              f"accepted: {accepted}")
+        height, width = (integer(side, "resize", "load_data_fashion_mnist") for side in resize)
+        return height, width
+    try:
+        return integer(resize, "resize", "load_data_fashion_mnist")
+    except TypeError:
+        raise TypeError(f"load_data_fashion_mnist: resize must be {accepted}, got {resize!r} "
+                        f"({type(resize).__name__})") from None
+
+
 def load_data_fashion_mnist(batch_size: int, resize: int | tuple[int, int] | None = None,
                             root: str | os.PathLike[str] | None = None
                             ) -> tuple[torch_data.DataLoader, torch_data.DataLoader]:
@@ -83,13 +112,21 @@ def load_data_fashion_mnist(batch_size: int, resize: int | tuple[int, int] | Non
     book's code runs unchanged. ``resize`` resizes each batch's images (bilinear) as it
     is served.
     """
+    where = "load_data_fashion_mnist"
+    batch_size = integer(batch_size, "batch_size", where)
+    size = _check_resize(resize)
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"{where}: root must be a folder (a str or a path), got {root!r} ({type(root).__name__})")
+    if root is not None and os.path.isfile(root):
+        raise MinidlError(f"{where}: root={os.fspath(root)!r} is a file; give the folder that holds the "
+                          f"Fashion-MNIST IDX files, or root=\"shapes\" for the offline stand-in")
     reader = _reader()
     if reader.is_stand_in(root):
         shapes = first_party("minidl_classify.shapes", NEEDS_CLASSIFY)
         splits = {"train": shapes.make_shapes(shapes.STAND_IN_TRAIN), "test": shapes.make_shapes(shapes.STAND_IN_TEST)}
     else:
         splits = reader.read_fashion_mnist(root)
-    collate: dict[str, Any] = {"collate_fn": _Resize(resize)} if resize else {}
+    collate: dict[str, Any] = {"collate_fn": _Resize(size)} if size is not None else {}
     train = torch_data.TensorDataset(*splits["train"])
     test = torch_data.TensorDataset(*splits["test"])
     return (torch_data.DataLoader(train, batch_size=batch_size, shuffle=True, **collate),
