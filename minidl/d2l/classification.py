@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from minidl.d2l.diagnose import explain_misfit
 from minidl.errors import MinidlError
 from minidl.functional import count_correct, cross_entropy, softmax
 from minidl.layers import FlattenLayer
@@ -58,6 +59,12 @@ def evaluate(data_iter: Iterable[tuple[torch.Tensor, torch.Tensor]], net: Callab
              device: torch.device | str | None = None,
              loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> Evaluation:
     """One pass of :func:`evaluate_accuracy`, batch by batch, also summing ``loss`` per example."""
+    if not callable(net):
+        swapped = " (the arguments are evaluate_accuracy(data_iter, net): swapped?)" if callable(data_iter) else ""
+        raise TypeError(f"evaluate_accuracy: net must be a model or a function, got {type(net).__name__}{swapped}")
+    if not isinstance(data_iter, Iterable):
+        raise TypeError(f"evaluate_accuracy: data_iter must yield (X, y) batches (a DataLoader, for one), "
+                        f"got {type(data_iter).__name__}")
     module = net if isinstance(net, nn.Module) else None
     was_training = module is not None and module.training
     kwargs = {"is_training": False} if module is None and _takes_is_training(net) else {}
@@ -66,10 +73,18 @@ def evaluate(data_iter: Iterable[tuple[torch.Tensor, torch.Tensor]], net: Callab
         module.eval()
     try:
         with torch.no_grad():
-            for X, y in data_iter:
+            for batch in data_iter:
+                X, y = _pair(batch)
                 target = _device_of(net, X) if device is None else torch.device(device)
                 X, y = X.to(target), y.to(target)
-                y_hat = net(X, **kwargs)
+                try:
+                    y_hat = net(X, **kwargs)
+                except RuntimeError as exc:
+                    explained = explain_misfit(net, X)
+                    if explained is None:
+                        raise
+                    raise MinidlError(f"evaluate_accuracy: net cannot take data_iter's images: {explained}") from exc
+                _check_classes(y_hat, y)
                 result.correct += count_correct(y_hat, y)
                 result.n += y.shape[0]
                 if loss is not None:
@@ -81,6 +96,23 @@ def evaluate(data_iter: Iterable[tuple[torch.Tensor, torch.Tensor]], net: Callab
     if result.n == 0:
         raise MinidlError("evaluate_accuracy: data_iter yielded no examples")
     return result
+
+
+def _pair(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch as ``(X, y)`` tensors; anything else is a TypeError naming what came."""
+    if isinstance(batch, (tuple, list)) and len(batch) == 2 and all(isinstance(t, torch.Tensor) for t in batch):
+        return batch[0], batch[1]
+    shown = type(batch).__name__ + (f" of {len(batch)}" if isinstance(batch, (tuple, list)) else "")
+    raise TypeError(f"evaluate_accuracy: data_iter must yield (X, y) pairs of tensors, got a {shown}")
+
+
+def _check_classes(y_hat: torch.Tensor, y: torch.Tensor) -> None:
+    """Labels beyond the net's scores can never be predicted: a net built for other classes."""
+    if y_hat.dim() == 2 and y_hat.shape[1] > 1 and y.numel() and not y.dtype.is_floating_point:
+        top = int(y.max())
+        if top >= y_hat.shape[1]:
+            raise MinidlError(f"evaluate_accuracy: the labels go up to {top}, but net gives {y_hat.shape[1]} "
+                              f"scores per example; build it with {top + 1} outputs")
 
 
 def mean_reduced(loss: Callable[..., Any], losses: torch.Tensor) -> bool:

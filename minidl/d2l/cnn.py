@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from minidl.d2l.checks import as_device
 from minidl.d2l.classification import evaluate
 from minidl.d2l.lazy import first_party
-from minidl.d2l.training import _book_data, _BookEpochLine, _BookLoss, book_trainer
+from minidl.d2l.training import _book_data, _BookEpochLine, _BookLoss, book_trainer, check_optimizer, fit_explained
+from minidl.errors import MinidlError
 from minidl.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -36,8 +38,19 @@ def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 
     The book's loop computes one output at a time; here every window is taken at once
     (``unfold``) and multiplied with ``K``, which also keeps the gradient to ``K``.
+    ``X`` and ``K`` must be 2-D tensors, ``K`` no larger than ``X`` and not empty.
     """
+    for name, value in (("X", X), ("K", K)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"corr2d: {name} must be a 2-D tensor, got {type(value).__name__}; "
+                            f"use torch.tensor({name})")
+        if value.dim() != 2:
+            raise MinidlError(f"corr2d: {name} must be 2-D (height, width), got shape {tuple(value.shape)}"
+                              + ("; for one channel of a batch, pass X[i, c]" if value.dim() > 2 else ""))
     h, w = K.shape
+    if h < 1 or w < 1 or h > X.shape[0] or w > X.shape[1]:
+        raise MinidlError(f"corr2d: the kernel K of shape {tuple(K.shape)} must be non-empty and no larger "
+                          f"than X of shape {tuple(X.shape)}")
     windows = X.unfold(0, h, 1).unfold(1, w, 1)  # (h - kh + 1, w - kw + 1, kh, kw)
     return (windows * K).sum(dim=(-2, -1)).to(torch.get_default_dtype())  # floats, as the book's zeros
 
@@ -73,13 +86,16 @@ def train_ch5(net: nn.Module, train_iter: Any, test_iter: Any, batch_size: int, 
     order the Trainer draws from its seed (itself drawn from torch's RNG). Returns the
     History: per epoch ``loss`` (the mean of that epoch's batch losses), ``acc``, ``test_acc``.
     """
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"train_ch5: net must be an nn.Module (such as nn.Sequential), got {type(net).__name__}")
+    device_name = str(as_device(device, "train_ch5"))
+    check_optimizer(optimizer, "train_ch5")
     net = net.to(device)
     print("training on ", device)
     book_loss = _BookLoss(nn.CrossEntropyLoss())  # its batch mean is the book's l
-    device_name = str(torch.device(device))
     trainer = book_trainer(num_epochs, getattr(train_iter, "batch_size", None) or batch_size,
                            callbacks=[_Ch5EpochLine(book_loss, net, test_iter, print)], device=device_name)
-    history = trainer.fit(net, _book_data(train_iter), book_loss, optimizer)
+    history = fit_explained("train_ch5", trainer, net, _book_data(train_iter), book_loss, optimizer)
     net.train()  # the book's evaluate_accuracy ends with net.train()
     return history
 

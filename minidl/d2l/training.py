@@ -16,7 +16,10 @@ from torch import nn
 from torch.utils import data as torch_data
 
 from minidl.adapters import DatasetWrapper, TensorData, as_dataset
+from minidl.compat import IncompatibleComponentsError
+from minidl.d2l.checks import integer
 from minidl.d2l.classification import evaluate, mean_reduced
+from minidl.d2l.diagnose import explain_misfit
 from minidl.default_plugins.notebook_components import SGD
 from minidl.errors import MinidlError
 from minidl.functional import count_correct
@@ -26,7 +29,7 @@ from minidl.trainer import Trainer
 if TYPE_CHECKING:
     from minidl.trainer import History
 
-__all__ = ["FunctionNet", "book_trainer", "train_ch3"]
+__all__ = ["FunctionNet", "book_trainer", "check_optimizer", "fit_explained", "train_ch3"]
 
 
 def book_trainer(num_epochs: int, batch_size: int, *, callbacks: Sequence[Any] = (),
@@ -43,6 +46,28 @@ def book_trainer(num_epochs: int, batch_size: int, *, callbacks: Sequence[Any] =
     )
 
 
+def check_optimizer(optimizer: Any, where: str) -> None:
+    """Raise TypeError unless ``optimizer`` has ``step`` and ``zero_grad`` (a ``torch.optim`` optimizer)."""
+    if not (callable(getattr(optimizer, "step", None)) and callable(getattr(optimizer, "zero_grad", None))):
+        hint = "; give the class an instance, e.g. torch.optim.SGD(net.parameters(), lr=0.1)" \
+            if isinstance(optimizer, type) else ""
+        raise TypeError(f"{where}: optimizer must be a torch.optim optimizer such as "
+                        f"torch.optim.SGD(net.parameters(), lr=0.1), got {optimizer!r}{hint}")
+
+
+def fit_explained(where: str, trainer: Trainer, model: Any, data: _BookData, loss: Any, optimizer: Any) -> History:
+    """``trainer.fit``; a network that cannot take the data's images is named layer by layer
+    (:func:`~minidl.d2l.diagnose.explain_misfit`) instead of with torch's message alone."""
+    try:
+        return trainer.fit(model, data, loss, optimizer)
+    except IncompatibleComponentsError as exc:
+        X, _ = data.tensors("train")
+        explained = explain_misfit(model, X)
+        if explained is None:
+            raise
+        raise MinidlError(f"{where}: net cannot take train_iter's images: {explained}") from exc
+
+
 class FunctionNet:
     """A plain function ``net(X)`` (the book's 3.6 and 3.9 models) as a minidl Model.
 
@@ -53,6 +78,7 @@ class FunctionNet:
 
     def __init__(self, net: Callable[[torch.Tensor], torch.Tensor], params: Sequence[torch.Tensor]) -> None:
         self.net, self.params = net, list(params)
+        self.__name__ = getattr(net, "__name__", type(net).__name__)  # as the Trainer's checks name it
 
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
         return self.net(X)
@@ -90,6 +116,7 @@ class _BookLoss:
 
     def __init__(self, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
         self.loss = loss
+        self.__name__ = getattr(loss, "__name__", type(loss).__name__)  # as the Trainer's checks name it
         self.batch_count = 0
         self.reset()
 
@@ -98,7 +125,13 @@ class _BookLoss:
         self.loss_sum, self.batch_loss_sum, self.correct, self.n, self.epoch_batches = 0.0, 0.0, 0, 0, 0
 
     def __call__(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        losses = self.loss(y_hat, y)
+        try:
+            losses = self.loss(y_hat, y)
+        except RuntimeError:
+            if isinstance(y, torch.Tensor) and (y.dtype.is_floating_point or y.dtype == torch.bool):
+                raise TypeError(f"the labels must be integer class indices (torch.int64), got {y.dtype} "
+                                f"labels; convert them with y.long()") from None
+            raise
         if not torch.is_grad_enabled():
             return losses
         total = losses.sum()
@@ -146,6 +179,7 @@ class _BookData(DatasetWrapper):
 
     splits: tuple[str, ...] = ()
     PEEK = 2  # examples shown to the Trainer's checks
+    __name__ = "train_iter"  # as the Trainer's checks name it
 
     def tensors(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
         """A tensor dataset's split as it is (no copy); else the first ``PEEK`` examples."""
@@ -181,12 +215,15 @@ def train_ch3(net: Callable[[torch.Tensor], torch.Tensor], train_iter: Any, test
     if optimizer is None:
         if params is None or lr is None:
             raise MinidlError("train_ch3 needs params and lr (for sgd) when no optimizer is given")
+        batch_size = integer(batch_size, "batch_size", "train_ch3")  # sgd divides by it
         optimizer = SGD(params, lr, batch_size)  # the book's sgd(params, lr, batch_size)
+    else:
+        check_optimizer(optimizer, "train_ch3")
     model = net if isinstance(net, nn.Module) else FunctionNet(net, params or [])
     book_loss = _BookLoss(loss)
     trainer = book_trainer(num_epochs, getattr(train_iter, "batch_size", None) or batch_size,
                            callbacks=[_BookEpochLine(book_loss, net, test_iter, print)])
-    history = trainer.fit(model, _book_data(train_iter), book_loss, optimizer)
+    history = fit_explained("train_ch3", trainer, model, _book_data(train_iter), book_loss, optimizer)
     if isinstance(net, nn.Module):
         net.train()  # the book's evaluate_accuracy ends with net.train()
     return history

@@ -17,6 +17,16 @@ from torch.nn import functional as F
 
 from minidl.layers import FlattenLayer  # the core's (3.7), re-exported with the chapter's blocks
 
+
+def _check_counts(where: str, **counts: object) -> None:
+    """Raise TypeError / ValueError naming ``where`` unless every count is an int >= 1."""
+    for name, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{where}: {name} must be an integer >= 1, got {value!r} ({type(value).__name__})")
+        if value < 1:
+            raise ValueError(f"{where}: {name} must be an integer >= 1, got {value}")
+
+
 __all__ = [
     "BatchNorm",
     "DenseBlock",
@@ -38,7 +48,11 @@ class GlobalAvgPool2d(nn.Module):
     """Average over each channel's whole feature map: (batch, c, h, w) -> (batch, c, 1, 1) (5.8)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``F.avg_pool2d`` with the window as large as the input."""
+        """``F.avg_pool2d`` with the window as large as the input (batch, channels, h, w)."""
+        if x.dim() != 4:
+            raise ValueError(f"GlobalAvgPool2d takes feature maps of shape (batch, channels, height, width), "
+                             f"got shape {tuple(x.shape)}" + ("; for one image, use x.unsqueeze(0)" if x.dim() == 3
+                                                               else ""))
         return F.avg_pool2d(x, kernel_size=x.size()[2:])
 
 
@@ -146,6 +160,7 @@ class Residual(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, use_1x1conv: bool = False, stride: int = 1) -> None:
         super().__init__()
+        _check_counts("Residual", in_channels=in_channels, out_channels=out_channels, stride=stride)
         self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, stride=stride)
         self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1)
         self.conv3 = nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride) if use_1x1conv else None
@@ -158,12 +173,18 @@ class Residual(nn.Module):
         Y = self.bn2(self.conv2(Y))
         if self.conv3 is not None:
             X = self.conv3(X)
-        return F.relu(Y + X)
+        try:
+            return F.relu(Y + X)
+        except RuntimeError:
+            raise ValueError(f"Residual: the block's output {tuple(Y.shape)} and its input {tuple(X.shape)} "
+                             f"cannot be added; a block that changes the channels or the size (stride) "
+                             f"needs use_1x1conv=True") from None
 
 
 def resnet_block(in_channels: int, out_channels: int, num_residuals: int, first_block: bool = False) -> nn.Sequential:
     """``num_residuals`` residual blocks; the first halves h and w and changes the channels,
     unless ``first_block`` (then ``in_channels`` must equal ``out_channels``)."""
+    _check_counts("resnet_block", in_channels=in_channels, out_channels=out_channels, num_residuals=num_residuals)
     if first_block and in_channels != out_channels:
         raise ValueError(f"the first resnet block keeps its channels: in_channels={in_channels} "
                          f"must equal out_channels={out_channels}")
@@ -188,6 +209,7 @@ def resnet_stem(in_channels: int) -> nn.Sequential:
 def resnet18(output: int = 10, in_channels: int = 3) -> nn.Sequential:
     """ResNet-18 as the book's ``d2lzh_pytorch.resnet18``: the stem, four resnet blocks
     of two residuals (64, 128, 256, 512 channels), global average pooling, a linear layer."""
+    _check_counts("resnet18", output=output, in_channels=in_channels)
     net = resnet_stem(in_channels)
     net.add_module("resnet_block1", resnet_block(64, 64, 2, first_block=True))
     net.add_module("resnet_block2", resnet_block(64, 128, 2))

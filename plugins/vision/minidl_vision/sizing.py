@@ -148,6 +148,98 @@ def dry_run(component: str, layers: nn.Module, shape: Shape, book_size: int, pre
                           f"{prefix + exc.layer!r} ({exc.kind}); {advice}") from None
 
 
+class _MisfitError(Exception):
+    """Raised by :func:`misfit`'s hook at the first layer built for inputs of another size."""
+
+
+@contextmanager
+def _fit_hooks(layers: nn.Module) -> Iterator[None]:
+    """Pre-forward hooks: a linear layer's ``in_features``, a convolution's ``in_channels``."""
+    def check(name: str) -> Any:
+        def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
+            if not args or not isinstance(args[0], torch.Tensor) or args[0].dim() == 0:
+                return
+            X = args[0]
+            if isinstance(module, nn.Linear) and X.shape[-1] != module.in_features:
+                raise _MisfitError(f"layer {name!r} (Linear) takes {module.in_features} values per example "
+                                   f"but gets {X.shape[-1]}")
+            if isinstance(module, nn.Conv2d) and X.dim() in (3, 4) and X.shape[-3] != module.in_channels:
+                raise _MisfitError(f"layer {name!r} (Conv2d) takes {module.in_channels} channels but gets "
+                                   f"{X.shape[-3]}")
+        return hook
+
+    handles = [module.register_forward_pre_hook(check(name))
+               for name, module in layers.named_modules() if isinstance(module, (nn.Linear, nn.Conv2d))]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _fits(layers: nn.Module, shape: tuple[int, ...]) -> bool:
+    """Whether one example of ``shape`` goes through ``layers`` (shapes only)."""
+    try:
+        with _fit_hooks(layers):
+            _shape_on_meta(layers, shape)  # type: ignore[arg-type]
+        return True
+    except Exception:  # a vanishing map, a misfit layer or torch's own shape error
+        return False
+
+
+def _keeps_maps(layers: nn.Module, shape: tuple[int, ...]) -> bool:
+    """Whether no feature map vanishes for ``shape`` (a later layer of the wrong size does not count)."""
+    try:
+        _shape_on_meta(layers, shape)  # type: ignore[arg-type]
+    except _VanishedError:
+        return False
+    except Exception:  # failed after the maps, e.g. at a linear layer sized for another input
+        return True
+    return True
+
+
+def fitting_sides(layers: nn.Module, channels: int, scan: int = 512) -> tuple[int, int | None] | None:
+    """The square input sides ``layers`` take, as ``(first, last)`` (``last`` None: every
+    side up to ``scan`` past ``first``): neither a vanishing feature map nor a layer sized
+    for another input. None when none is found (up to :data:`LARGEST_SIZE` for the maps,
+    then ``scan`` sides on)."""
+    if not _keeps_maps(layers, (channels, LARGEST_SIZE, LARGEST_SIZE)):
+        return None
+    low, high = 1, LARGEST_SIZE  # feature maps grow with the input: bisect
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if _keeps_maps(layers, (channels, middle, middle)) else (middle + 1, high)
+    first = next((side for side in range(low, low + scan) if _fits(layers, (channels, side, side))), None)
+    if first is None:
+        return None
+    last = next((side - 1 for side in range(first + 1, first + scan) if not _fits(layers, (channels, side, side))),
+                None)
+    return first, last
+
+
+def misfit(layers: nn.Module, shape: tuple[int, ...]) -> tuple[str, tuple[int, int | None] | None] | None:
+    """Why ``layers`` cannot take one example of ``shape``: the first layer whose feature map
+    would vanish, or whose linear layer or convolution was built for another size, with
+    the square sides that work (:func:`fitting_sides`; None when unknown). None when no
+    such layer is found (the layers take the shape, fail for another reason, or cannot run
+    on the meta device). Shapes only (torch's ``meta`` device): no parameter, buffer or
+    mode changes."""
+    try:
+        with _fit_hooks(layers):
+            _shape_on_meta(layers, shape)  # type: ignore[arg-type]
+    except _VanishedError as exc:
+        reason = f"input {describe(shape)} shrinks to {describe(exc.size)} at layer {exc.layer!r} ({exc.kind})"
+    except _MisfitError as exc:
+        reason = f"{exc} (from input {describe(shape)})"
+        if "channels" in reason:  # another image size would not help
+            return reason, None
+    except Exception:  # not a size the hooks can name: the caller keeps its own error
+        return None
+    else:
+        return None
+    return reason, fitting_sides(layers, shape[0]) if len(shape) == 3 else None
+
+
 def check_batch(component: str, X: torch.Tensor, shape: Shape) -> None:
     """Raise :class:`MinidlError` unless ``X`` is a batch of ``shape`` images."""
     got = tuple(X.shape[1:])
