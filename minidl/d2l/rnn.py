@@ -18,6 +18,7 @@ into the first batch of the next, where it does not continue the text.
 from __future__ import annotations
 
 import math
+import os
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import ModuleType
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from minidl.d2l.checks import as_device, flag, integer, positive_number
 from minidl.d2l.lazy import first_party
 from minidl.d2l.training import FunctionNet, book_trainer
 from minidl.default_plugins.notebook_components import BookSGD
@@ -64,11 +66,44 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'minidl.d2l.rnn' has no attribute {name!r}")
 
 
-def _device(device: torch.device | str | None) -> torch.device:
+def _device(device: torch.device | str | None, where: str = "the chapter-6 helpers") -> torch.device:
     """The book's default: cuda when available, else the cpu."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    return as_device(device, where)
+
+
+def _check_corpus(corpus_indices: Any, where: str) -> None:
+    """A corpus is a sequence (or 1-D tensor) of character indices, not text."""
+    if isinstance(corpus_indices, str):
+        raise TypeError(f"{where}: corpus_indices must be the characters' indices, got the text itself; "
+                        f"use the corpus_indices of load_data_jay_lyrics()")
+    if isinstance(corpus_indices, torch.Tensor) and corpus_indices.dim() != 1:
+        raise ValueError(f"{where}: corpus_indices must be 1-D, got shape {tuple(corpus_indices.shape)}")
+    if not hasattr(corpus_indices, "__len__"):
+        raise TypeError(f"{where}: corpus_indices must be a list (or 1-D tensor) of character indices, "
+                        f"got {type(corpus_indices).__name__}")
+
+
+def _sampler_args(where: str, corpus_indices: Corpus, batch_size: Any, num_steps: Any,
+                  count: Callable[[int, int, int], int]) -> tuple[int, int]:
+    """``batch_size`` and ``num_steps`` checked, and the corpus long enough for one batch."""
+    _check_corpus(corpus_indices, where)
+    batch_size, num_steps = integer(batch_size, "batch_size", where), integer(num_steps, "num_steps", where)
+    n = len(corpus_indices)
+    if count(n, batch_size, num_steps) < 1:
+        raise MinidlError(f"{where}: a corpus of {n} characters gives no batch of batch_size={batch_size} "
+                          f"sequences of num_steps={num_steps}; use a longer corpus or a smaller batch_size "
+                          f"or num_steps")
+    return batch_size, num_steps
+
+
+def _random_count(n: int, batch_size: int, num_steps: int) -> int:
+    return (n - 1) // num_steps // batch_size
+
+
+def _consecutive_count(n: int, batch_size: int, num_steps: int) -> int:
+    return int(_sequence("data").consecutive_steps(n, batch_size, num_steps))
 
 
 # -- 6.3: the corpus and its two samplers ------------------------------------------------
@@ -80,9 +115,15 @@ def load_data_jay_lyrics(path: str | None = None) -> tuple[list[int], dict[str, 
     else the book's ``../../data/``. The characters are indexed in sorted order (the
     book's ``list(set(...))`` order changes with Python's hash seed).
     """
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"load_data_jay_lyrics: path must be a file or folder (a str or a path), got {path!r} "
+                        f"({type(path).__name__})")
     corpus = _sequence("corpus")
     text = corpus.read_corpus(path, corpus.BOOK_NUM_CHARS,
                               hint="pass its path, load_data_jay_lyrics(path), or set MINIDL_DATA to its folder")
+    if not text:
+        raise MinidlError(f"load_data_jay_lyrics: the corpus read from {corpus.locate(path)} is empty; "
+                          f"give the book's {corpus.LYRICS_ZIP}")
     vocab = corpus.Vocabulary.of(text)
     return vocab.encode(text), vocab.char_to_idx, list(vocab.idx_to_char), len(vocab)
 
@@ -91,9 +132,14 @@ def data_iter_random(corpus_indices: Corpus, batch_size: int, num_steps: int,
                      device: torch.device | str | None = None) -> Batches:
     """Random sampling: windows of ``num_steps`` characters in an order from Python's
     ``random.shuffle``, ``batch_size`` per batch (an incomplete last batch is dropped);
-    ``(X, Y)`` float32, ``Y`` one character later."""
+    ``(X, Y)`` float32, ``Y`` one character later. The arguments are checked when it is
+    called (a corpus that gives no batch at all is an error), the order drawn when iterated."""
+    batch_size, num_steps = _sampler_args("data_iter_random", corpus_indices, batch_size, num_steps, _random_count)
+    return _random_batches(corpus_indices, batch_size, num_steps, _device(device, "data_iter_random"))
+
+
+def _random_batches(corpus_indices: Corpus, batch_size: int, num_steps: int, device: torch.device) -> Batches:
     data = _sequence("data")
-    device = _device(device)
     num_examples = (len(corpus_indices) - 1) // num_steps
     example_indices = list(range(num_examples))
     random.shuffle(example_indices)
@@ -105,10 +151,12 @@ def data_iter_random(corpus_indices: Corpus, batch_size: int, num_steps: int,
 def data_iter_consecutive(corpus_indices: Corpus, batch_size: int, num_steps: int,
                           device: torch.device | str | None = None) -> Batches:
     """Consecutive sampling: the corpus as ``batch_size`` rows, ``num_steps`` columns per
-    batch, so that each batch continues the one before; ``(X, Y)`` float32."""
-    data = _sequence("data")
-    corpus = torch.as_tensor(corpus_indices, dtype=torch.float32, device=_device(device))
-    yield from data.consecutive_batches(corpus, batch_size, num_steps)
+    batch, so that each batch continues the one before; ``(X, Y)`` float32. The arguments
+    are checked when it is called (a corpus that gives no batch at all is an error)."""
+    where = "data_iter_consecutive"
+    batch_size, num_steps = _sampler_args(where, corpus_indices, batch_size, num_steps, _consecutive_count)
+    corpus = torch.as_tensor(corpus_indices, dtype=torch.float32, device=_device(device, where))
+    return _sequence("data").consecutive_batches(corpus, batch_size, num_steps)  # type: ignore[no-any-return]
 
 
 # -- 6.4: prediction and gradient clipping ----------------------------------------------
@@ -142,22 +190,54 @@ def predict_rnn(prefix: str, num_chars: int, rnn: Callable[..., Any], params: Se
                 device: torch.device | str | None, idx_to_char: Sequence[str], char_to_idx: dict[str, int]) -> str:
     """``prefix`` and ``num_chars`` characters more, each the most likely after the ones
     before; a character outside the vocabulary is a MinidlError naming it."""
+    _check_vocab("predict_rnn", vocab_size, idx_to_char)
     model = _FunctionRNN(rnn, params, init_rnn_state, num_hiddens, vocab_size, device)
-    return _predict(prefix, num_chars, model, idx_to_char, device)
+    return _predict(prefix, num_chars, model, idx_to_char, device, "predict_rnn")
+
+
+def _check_vocab(where: str, vocab_size: Any, idx_to_char: Sequence[str]) -> None:
+    """``vocab_size`` must be ``len(idx_to_char)``: the model scores one character per index."""
+    integer(vocab_size, "vocab_size", where)
+    if vocab_size != len(idx_to_char):
+        raise MinidlError(f"{where}: vocab_size={vocab_size}, but idx_to_char has {len(idx_to_char)} characters; "
+                          f"they must be the same vocabulary (vocab_size = len(idx_to_char))")
+
+
+def _check_prefixes(where: str, prefixes: Any, idx_to_char: Sequence[str]) -> list[str]:
+    """The prefixes a training loop continues: a list of strings, each in the vocabulary (checked before training)."""
+    if isinstance(prefixes, str) or not isinstance(prefixes, Iterable):
+        raise TypeError(f"{where}: prefixes must be a list of strings, got {prefixes!r}"
+                        + (f"; for one prefix, use [{prefixes!r}]" if isinstance(prefixes, str) else ""))
+    prefixes = list(prefixes)
+    vocab = _sequence("corpus").Vocabulary(tuple(idx_to_char))
+    for prefix in prefixes:
+        if not isinstance(prefix, str) or not prefix:
+            raise TypeError(f"{where}: each prefix must be a non-empty string, got {prefix!r}")
+        try:
+            vocab.encode(prefix)
+        except MinidlError as exc:
+            raise MinidlError(f"{where}: prefix {prefix!r}: {exc}") from None
+    return prefixes
 
 
 def _predict(prefix: str, num_chars: int, model: Any, idx_to_char: Sequence[str],
-             device: torch.device | str | None) -> str:
+             device: torch.device | str | None, where: str) -> str:
+    num_chars = integer(num_chars, "num_chars", where, minimum=0)
     vocab = _sequence("corpus").Vocabulary(tuple(idx_to_char))
     return str(_sequence("components").predict(prefix, num_chars, model, vocab, _device(device)))
 
 
 def grad_clipping(params: Iterable[torch.Tensor], theta: float, device: torch.device | str | None) -> None:
-    """Rescale every gradient by ``theta / norm`` when their joint L2 norm exceeds ``theta``."""
+    """Rescale every gradient by ``theta / norm`` when their joint L2 norm exceeds ``theta``
+    (a positive number; ``math.inf`` clips nothing). Call it after ``backward``."""
+    positive_number(theta, "theta", "grad_clipping", allow_inf=True)
     params = list(params)  # read once: model.parameters() is a generator
     norm = torch.tensor([0.0], device=device)
-    for param in params:
-        norm += (param.grad.data ** 2).sum()  # type: ignore[union-attr]
+    for i, param in enumerate(params):
+        if param.grad is None:
+            raise MinidlError(f"grad_clipping: parameter {i} of shape {tuple(param.shape)} has no gradient; "
+                              f"call it after l.backward(), on parameters created with requires_grad=True")
+        norm += (param.grad.data ** 2).sum()
     value = norm.sqrt().item()
     if value > theta:
         for param in params:
@@ -298,17 +378,34 @@ def train_and_predict_rnn(rnn: Callable[..., Any], get_params: Callable[[], Sequ
     state carried across batches, detached); every ``pred_period`` epochs print
     ``epoch N, perplexity P, time T sec`` and continue each prefix by ``pred_len``
     characters. Returns the History (``loss`` and ``perplexity`` per epoch)."""
-    device = _device(device)
+    where = "train_and_predict_rnn"
+    is_random_iter = flag(is_random_iter, "is_random_iter", where)
+    prefixes = _check_training(where, vocab_size, idx_to_char, corpus_indices, batch_size, num_steps,
+                               clipping_theta, pred_period, pred_len, prefixes, is_random_iter)
+    device = _device(device, where)
     params = get_params()
     model = _FunctionRNN(rnn, params, init_rnn_state, num_hiddens, vocab_size, device)
 
     def predict(prefix: str) -> str:
-        return _predict(prefix, pred_len, model, idx_to_char, device)
+        return _predict(prefix, pred_len, model, idx_to_char, device, where)
 
     data = _BookSequences(corpus_indices, num_steps, device, is_random_iter)
     optimizer = BookSGD(params, lr)  # the book's sgd(params, lr, 1), rounded as written
     return _train(model, list(params), optimizer, data, clipping_theta, num_epochs, batch_size,
                   pred_period, prefixes, predict)
+
+
+def _check_training(where: str, vocab_size: Any, idx_to_char: Sequence[str], corpus_indices: Corpus,
+                    batch_size: Any, num_steps: Any, clipping_theta: Any, pred_period: Any, pred_len: Any,
+                    prefixes: Any, is_random_iter: bool) -> list[str]:
+    """Every argument of a chapter-6 training loop checked before its first epoch; the prefixes as a list."""
+    _check_vocab(where, vocab_size, idx_to_char)
+    _sampler_args(where, corpus_indices, batch_size, num_steps,
+                  _random_count if is_random_iter else _consecutive_count)
+    positive_number(clipping_theta, "clipping_theta", where, allow_inf=True)
+    integer(pred_period, "pred_period", where)
+    integer(pred_len, "pred_len", where, minimum=0)
+    return _check_prefixes(where, prefixes, idx_to_char)
 
 
 # -- 6.5: the concise version ------------------------------------------------------------------
@@ -338,7 +435,8 @@ def predict_rnn_pytorch(prefix: str, num_chars: int, model: nn.Module, vocab_siz
                         device: torch.device | str | None, idx_to_char: Sequence[str],
                         char_to_idx: dict[str, int]) -> str:
     """:func:`predict_rnn` for a model called as ``model(X, state)`` (6.5's ``RNNModel``)."""
-    return _predict(prefix, num_chars, _BookModule(model), idx_to_char, device)
+    _check_vocab("predict_rnn_pytorch", vocab_size, idx_to_char)
+    return _predict(prefix, num_chars, _BookModule(model), idx_to_char, device, "predict_rnn_pytorch")
 
 
 def train_and_predict_rnn_pytorch(model: nn.Module, num_hiddens: int, vocab_size: int,
@@ -349,7 +447,11 @@ def train_and_predict_rnn_pytorch(model: nn.Module, num_hiddens: int, vocab_size
     """Train ``model`` (6.5's ``RNNModel``) with ``torch.optim.Adam``, consecutive sampling,
     gradients clipped to ``clipping_theta``; print the book's lines every ``pred_period``
     epochs. Returns the History."""
-    device = _device(device)
+    where = "train_and_predict_rnn_pytorch"
+    prefixes = _check_training(where, vocab_size, idx_to_char, corpus_indices, batch_size, num_steps,
+                               clipping_theta, pred_period, pred_len, prefixes, is_random_iter=False)
+    positive_number(lr, "lr", where)
+    device = _device(device, where)
     model.to(device)
     params = list(model.parameters())
 

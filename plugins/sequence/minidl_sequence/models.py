@@ -22,17 +22,46 @@ Cell = Callable[[list[torch.Tensor], State, Sequence[torch.Tensor]], tuple[list[
 
 
 # -- the book's one-hot encoding (6.4) ----------------------------------------------------
-def one_hot(x: torch.Tensor, n_class: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Indices (batch,) -> one-hot rows (batch, n_class)."""
+def _check_one_hot(where: str, x: Any, n_class: Any, dims: int, shape: str) -> None:
+    """TypeError / ValueError naming ``where`` for anything but ``dims``-D whole-number indices and ``n_class >= 1``."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{where}: the indices must be a tensor of shape {shape}, got {type(x).__name__}; "
+                        f"use torch.tensor(...)")
+    if x.dim() != dims:
+        raise ValueError(f"{where}: the indices must be of shape {shape}, got shape {tuple(x.shape)}")
+    if isinstance(n_class, bool) or not isinstance(n_class, int) or n_class < 1:
+        raise ValueError(f"{where}: n_class must be an integer >= 1 (the vocabulary size), got {n_class!r}")
+    if x.dtype.is_complex or x.dtype == torch.bool:
+        raise TypeError(f"{where}: the indices must be integers (or whole floats), got {x.dtype}")
+    if x.dtype.is_floating_point and not torch.equal(x, x.trunc()):
+        bad = x[x != x.trunc()].flatten()[0].item()
+        raise ValueError(f"{where}: index {bad} is not a whole number; the indices must be "
+                         f"integers in 0..{n_class - 1}")
+
+
+def _scatter_one_hot(x: torch.Tensor, n_class: int, dtype: torch.dtype, where: str) -> torch.Tensor:
     x = x.long()
     res = torch.zeros(x.shape[0], n_class, dtype=dtype, device=x.device)
-    res.scatter_(1, x.view(-1, 1), 1)
+    try:
+        res.scatter_(1, x.view(-1, 1), 1)
+    except RuntimeError:  # an index out of range: named here, at no cost to the valid case
+        low, high = int(x.min()), int(x.max())
+        bad = low if low < 0 else high
+        raise ValueError(f"{where}: index {bad} is out of range for n_class={n_class}; the indices must be "
+                         f"integers in 0..{n_class - 1}") from None
     return res
+
+
+def one_hot(x: torch.Tensor, n_class: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Indices (batch,) -> one-hot rows (batch, n_class); indices in ``0..n_class-1``."""
+    _check_one_hot("one_hot", x, n_class, 1, "(batch,)")
+    return _scatter_one_hot(x, n_class, dtype, "one_hot")
 
 
 def to_onehot(X: torch.Tensor, n_class: int) -> list[torch.Tensor]:
     """Indices (batch, num_steps) -> ``num_steps`` one-hot matrices (batch, n_class)."""
-    return [one_hot(X[:, i], n_class) for i in range(X.shape[1])]
+    _check_one_hot("to_onehot", X, n_class, 2, "(batch, num_steps)")
+    return [_scatter_one_hot(X[:, i], n_class, torch.float32, "to_onehot") for i in range(X.shape[1])]
 
 
 # -- the book's cells, from scratch -------------------------------------------------------
@@ -154,6 +183,18 @@ class LayerRNN(nn.Module):
 
     def __init__(self, rnn_layer: nn.Module, vocab_size: int) -> None:
         super().__init__()
+        where = type(self).__name__
+        if not isinstance(rnn_layer, nn.RNNBase):
+            raise TypeError(f"{where}: rnn_layer must be an nn.RNN, nn.GRU or nn.LSTM, got {type(rnn_layer).__name__}")
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
+            raise ValueError(f"{where}: vocab_size must be an integer >= 1 (the number of characters), "
+                             f"got {vocab_size!r}")
+        if rnn_layer.input_size != vocab_size:
+            raise ValueError(f"{where}: rnn_layer takes input_size={rnn_layer.input_size}, but the one-hot "
+                             f"inputs have vocab_size={vocab_size} values; build it with input_size=vocab_size")
+        if rnn_layer.batch_first:
+            raise ValueError(f"{where}: rnn_layer has batch_first=True, but the inputs are time-major "
+                             f"(num_steps, batch, vocab_size), as the book's; build it without batch_first")
         self.rnn = rnn_layer
         self.hidden_size = rnn_layer.hidden_size * (2 if rnn_layer.bidirectional else 1)
         self.vocab_size = vocab_size
