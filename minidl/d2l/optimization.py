@@ -26,6 +26,7 @@ from minidl.d2l.linear import set_figsize
 from minidl.d2l.plotting import pyplot
 from minidl.d2l.training import book_trainer
 from minidl.default_plugins.notebook_components import LinReg, SquaredLoss
+from minidl.errors import MinidlError
 from minidl.optim import ManualOptimizer
 
 __all__ = [
@@ -59,6 +60,11 @@ class BookOptimizer(ManualOptimizer):
 
     def __init__(self, optimizer_fn: Callable[..., Any], params: Iterable[torch.Tensor],
                  states: Any, hyperparams: dict[str, Any]) -> None:
+        if not callable(optimizer_fn):
+            raise TypeError(f"train_ch7: optimizer_fn must be a function optimizer_fn(params, states, hyperparams), "
+                            f"got {type(optimizer_fn).__name__}")
+        if not isinstance(hyperparams, dict):
+            raise TypeError(f"train_ch7: hyperparams must be a dict such as {{'lr': 0.05}}, got {hyperparams!r}")
         super().__init__(params, {"lr": hyperparams.get("lr", 1.0)})
         self.optimizer_fn, self.states, self.hyperparams = optimizer_fn, states, hyperparams
 
@@ -67,7 +73,15 @@ class BookOptimizer(ManualOptimizer):
         group = self.param_groups[0]
         if "lr" in self.hyperparams:
             self.hyperparams["lr"] = group["lr"]
-        self.optimizer_fn(group["params"], self.states, self.hyperparams)
+        try:
+            self.optimizer_fn(group["params"], self.states, self.hyperparams)
+        except KeyError as exc:
+            key = exc.args[0] if exc.args else None
+            if not isinstance(key, str) or key in self.hyperparams:
+                raise
+            name = getattr(self.optimizer_fn, "__name__", "optimizer_fn")
+            raise MinidlError(f"train_ch7: {name} reads hyperparams[{key!r}], which the hyperparams given "
+                              f"({self.hyperparams}) lack; add {key!r} to them") from None
 
 
 def _fit_ch7(model: nn.Module, optimizer: Any, features: torch.Tensor, labels: torch.Tensor,
@@ -88,6 +102,16 @@ def _fit_ch7(model: nn.Module, optimizer: Any, features: torch.Tensor, labels: t
     return ls
 
 
+def _check_data(where: str, features: Any, labels: Any) -> None:
+    """Features (n, d) and labels (n,) tensors, as ``get_data_ch7`` gives them."""
+    for name, value, dims in (("features", features, 2), ("labels", labels, 1)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{where}: {name} must be a tensor, got {type(value).__name__}")
+        if value.dim() != dims:
+            raise MinidlError(f"{where}: {name} must be {'(n, d)' if dims == 2 else '(n,)'}, as get_data_ch7() "
+                              f"gives them, got shape {tuple(value.shape)}")
+
+
 def train_ch7(optimizer_fn: Callable[..., Any], states: Any, hyperparams: dict[str, Any],
               features: torch.Tensor, labels: torch.Tensor,
               batch_size: int = 10, num_epochs: int = 2) -> list[float]:
@@ -97,6 +121,7 @@ def train_ch7(optimizer_fn: Callable[..., Any], states: Any, hyperparams: dict[s
     gradients. Prints ``loss: %f, %f sec per epoch``, plots the loss every 100 examples
     against the epoch, and returns those losses (the first before training).
     """
+    _check_data("train_ch7", features, labels)
     model = LinReg(features.shape[1])
     optimizer = BookOptimizer(optimizer_fn, [model.w, model.b], states, hyperparams)
     return _fit_ch7(model, optimizer, features, labels, batch_size, num_epochs)
@@ -110,6 +135,7 @@ def train_pytorch_ch7(optimizer_fn: Callable[..., Any], optimizer_hyperparams: d
     ``optimizer_fn`` is a ``torch.optim`` class such as ``torch.optim.SGD``; the loss is
     halved like the book's, so the numbers compare with :func:`train_ch7`'s.
     """
+    _check_data("train_pytorch_ch7", features, labels)
     model = nn.Sequential(nn.Linear(features.shape[-1], 1))
     optimizer = optimizer_fn(model.parameters(), **optimizer_hyperparams)
     return _fit_ch7(model, optimizer, features, labels, batch_size, num_epochs)
