@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from minidl.errors import MinidlError, OptionError
-from minidl.options import Ge, Lt, Option, options_of, resolve_options
+from minidl.options import Ge, Lt, Option, options_of, resolve_options, shown
 from minidl.registry import Registry
 from minidl.trainer import check_device
 
@@ -96,7 +96,7 @@ class RunConfig:
         if key not in names:
             close = difflib.get_close_matches(key, names, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise OptionError(f"train has no setting {key!r}; its settings: {', '.join(names)}{hint}")
+            raise OptionError(f"train has no setting {shown(key)}; its settings: {', '.join(names)}{hint}")
         setattr(self.train, key, value)
         self.resolved = False
 
@@ -104,27 +104,29 @@ class RunConfig:
         """Apply one ``KIND.OPTION=VALUE`` (or ``callback.NAME.OPTION=VALUE``)."""
         key, sep, value = assignment.partition("=")
         parts = key.strip().split(".")
+        forms = f"{', '.join(f'{kind}.OPTION' for kind in (*COMPONENT_KINDS, 'train'))} or callback.NAME.OPTION"
         if not sep or len(parts) < 2 or not all(parts):
-            raise OptionError(
-                f"cannot read --set {assignment!r}: expected KIND.OPTION=VALUE with KIND one of "
-                f"{', '.join((*COMPONENT_KINDS, 'train'))} or callback.NAME.OPTION=VALUE"
-            )
+            raise OptionError(f"cannot read --set {shown(assignment)}: expected KIND.OPTION=VALUE, "
+                              f"with KIND.OPTION one of {forms}")
         kind, value = parts[0], value.strip()
+        if kind not in (*COMPONENT_KINDS, "train", "callback"):
+            close = difflib.get_close_matches(kind.lower(), [*COMPONENT_KINDS, "train", "callback"], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise OptionError(f"cannot read --set {shown(assignment)}: unknown KIND {shown(kind)}; accepted: "
+                              f"{', '.join(COMPONENT_KINDS)}, train, callback.NAME{hint}")
+        if len(parts) != (3 if kind == "callback" else 2):  # a known kind, the wrong number of dots
+            form = "callback.NAME.OPTION=VALUE" if kind == "callback" else f"{kind}.OPTION=VALUE"
+            raise OptionError(f"cannot read --set {shown(assignment)}: expected {form}, "
+                              f"got {len(parts) - 1} dot{'s' if len(parts) != 2 else ''} in {shown(key.strip())}")
         self.resolved = False
-        if kind == "callback" and len(parts) == 3:
+        if kind == "callback":
             self.callbacks.setdefault(parts[1], {})[parts[2]] = value
-        elif kind == "train" and len(parts) == 2:
+        elif kind == "train":
             self.set_train(parts[1], value)
-        elif kind in COMPONENT_KINDS and len(parts) == 2:
-            if parts[1] == "name":
-                self.set_name(kind, value)
-            else:
-                self.component(kind).options[parts[1]] = value
+        elif parts[1] == "name":
+            self.set_name(kind, value)
         else:
-            raise OptionError(
-                f"cannot read --set {assignment!r}: unknown KIND {kind!r}; accepted: "
-                f"{', '.join(COMPONENT_KINDS)}, train, callback.NAME"
-            )
+            self.component(kind).options[parts[1]] = value
 
     def with_flags(self, *, assignments: Iterable[str] = (), metrics: Iterable[str] = (),
                    callbacks: Iterable[str] = (), lr: Any = None, **flags: Any) -> RunConfig:
@@ -249,6 +251,8 @@ def from_toml(text: str, source: str = "<config>") -> RunConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise MinidlError(f"{source}: not valid TOML: {exc}") from None
+    except ValueError as exc:  # what tomllib does not wrap: an integer of more than 4300 digits
+        raise MinidlError(f"{source}: not valid TOML: {str(exc).split(';')[0]}") from None
     config = RunConfig()
     for table, value in data.items():
         if table == "train":
@@ -260,7 +264,10 @@ def from_toml(text: str, source: str = "<config>") -> RunConfig:
         elif table in COMPONENT_KINDS:
             options = dict(_table(value, source, table))
             name = options.pop("name", DEFAULT_NAMES[table])
-            setattr(config, table, ComponentConfig(str(name), options))
+            if not isinstance(name, str):
+                raise MinidlError(f"{source}: [{table}] name must be a {table} name in quotes "
+                                  f"(see `minidl list {table}`), got {shown(name)}")
+            setattr(config, table, ComponentConfig(name, options))
         elif table == "callback":
             config.callbacks = {name: dict(_table(opts, source, f"callback.{name}"))
                                 for name, opts in _table(value, source, "callback").items()}
@@ -274,6 +281,8 @@ def from_toml(text: str, source: str = "<config>") -> RunConfig:
 
 def load_config(path: str | Path) -> RunConfig:
     """Read a TOML configuration file."""
+    if not str(path).strip():
+        raise MinidlError("config file '' is an empty name; give the path of a TOML file")
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -289,7 +298,7 @@ def load_config(path: str | Path) -> RunConfig:
 
 def _table(value: Any, source: str, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise MinidlError(f"{source}: [{name}] must be a table, got {value!r}")
+        raise MinidlError(f"{source}: [{name}] must be a table, got {shown(value)}")
     return value
 
 

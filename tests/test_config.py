@@ -125,8 +125,8 @@ def test_apply_callback_options(registry):
     (".lr=0.1", ["'.lr=0.1'", "KIND.OPTION=VALUE"]),
     ("optimizer.=0.1", ["'optimizer.=0.1'"]),
     ("optimiser.lr=0.1", ["unknown KIND 'optimiser'", "optimizer", "train", "callback.NAME"]),
-    ("model.a.b=1", ["unknown KIND 'model'"]),
-    ("callback.lr=1", ["unknown KIND 'callback'", "callback.NAME"]),
+    ("model.a.b=1", ["expected model.OPTION=VALUE, got 2 dots in 'model.a.b'"]),  # a known KIND, not "unknown"
+    ("callback.lr=1", ["expected callback.NAME.OPTION=VALUE, got 1 dot in 'callback.lr'"]),
 ])
 def test_apply_errors_name_the_assignment_and_the_accepted_form(assignment, words):
     with pytest.raises(OptionError) as caught:

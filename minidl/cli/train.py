@@ -82,8 +82,11 @@ def train_command(plugins: Plugins, config_path: str | None, assignments: tuple[
             click.echo(f"{resume} holds no finished epoch: training it from the beginning", err=True)
             overwrite = True
     else:
-        base = load_config(config_path) if config_path else RunConfig()
+        base = load_config(config_path) if config_path is not None else RunConfig()  # '' is refused there
         config = base.with_flags(assignments=assignments, **flags).resolve(plugins.registry)  # checked once
+    if out is not None and not out.strip():  # '' saved nothing, silently
+        raise click.BadParameter(f"{out!r} names no directory; give the directory to write the run to, "
+                                 "e.g. --out runs/a", param_hint="'--out'")
     if json_params and not as_json:
         raise click.UsageError("--json-params adds the parameters to --json: give --json too")
     if print_config:

@@ -1,0 +1,80 @@
+"""Hostile command-line input, found by sweeping every option, flag, config file and
+environment variable: each ends in one ``Error:`` line (exit 2 for a usage error, 1 for a
+failure at run time) naming the bad value and what is accepted, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from minidl.cli import create_cli
+
+
+@pytest.fixture
+def invoke(monkeypatch: pytest.MonkeyPatch):
+    """Run ``minidl ARGS`` in-process with the built-in plugins only; click's Result."""
+    monkeypatch.delenv("MINIDL_PLUGINS", raising=False)
+    monkeypatch.delenv("MINIDL_DEBUG", raising=False)
+    monkeypatch.setenv("MINIDL_LOAD_PLUGINS", "")
+
+    def run(*args: str, env: dict[str, str] | None = None):
+        return CliRunner().invoke(create_cli(), list(args), env=env)
+
+    return run
+
+
+def one_error_line(result, code: int = 2) -> str:
+    """The one stderr line of a failed run (exit ``code``, nothing else printed, no traceback)."""
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr, result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    return lines[0]
+
+
+# -- --set: a known KIND with the wrong number of dots is not an "unknown KIND" ---------------
+@pytest.mark.parametrize("assignment, expected", [
+    ("callback.early-stopping=1", "expected callback.NAME.OPTION=VALUE, got 1 dot in 'callback.early-stopping'"),
+    ("dataset.a.b=1", "expected dataset.OPTION=VALUE, got 2 dots in 'dataset.a.b'"),
+    ("train.epochs.x=1", "expected train.OPTION=VALUE, got 2 dots"),
+    ("Dataset.num_examples=1",
+     "unknown KIND 'Dataset'; accepted: dataset, model, loss, optimizer, train, callback.NAME "
+     "(did you mean 'dataset'?)"),
+])
+def test_a_misshapen_set_says_which_form_its_kind_takes(invoke, assignment: str, expected: str) -> None:
+    """'callback.early-stopping=1' was refused as "unknown KIND 'callback'"."""
+    assert expected in one_error_line(invoke("train", "--set", assignment, "--print-config"))
+
+
+def test_a_long_set_is_cut_in_the_message(invoke) -> None:
+    line = one_error_line(invoke("train", "--set", "dataset.num_examples=" + "9" * 5000, "--print-config"))
+    assert "cannot read '9999" in line and "(5000 characters)" in line and len(line) < 250
+
+
+# -- config files ----------------------------------------------------------------------------------
+def test_a_config_with_an_integer_too_long_for_python_is_one_line(invoke, tmp_path: Path) -> None:
+    """tomllib raises a plain ValueError (not TOMLDecodeError) past 4300 digits: it was a traceback."""
+    path = tmp_path / "big.toml"
+    path.write_text("[train]\nepochs = " + "9" * 5000 + "\n")
+    line = one_error_line(invoke("train", "--config", str(path), "--print-config"))
+    assert "big.toml: not valid TOML: Exceeds the limit (4300 digits)" in line and len(line) < 300
+
+
+def test_a_component_name_that_is_not_a_string_is_named_as_such(invoke, tmp_path: Path) -> None:
+    """name = ["a"] was looked up as the dataset "['a']"."""
+    path = tmp_path / "run.toml"
+    path.write_text('[dataset]\nname = ["a"]\n')
+    assert "[dataset] name must be a dataset name in quotes" in one_error_line(
+        invoke("train", "--config", str(path), "--print-config"))
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--config", ""], "config file '' is an empty name"),
+    (["--out", ""], "Invalid value for '--out': '' names no directory"),
+    (["--out", "  "], "Invalid value for '--out': '  ' names no directory"),
+])
+def test_an_empty_path_is_refused_not_ignored(invoke, args: list[str], expected: str) -> None:
+    """--config '' trained the defaults and --out '' trained saving nothing, both silently."""
+    assert expected in one_error_line(invoke("train", "--epochs", "1", *args))
