@@ -168,6 +168,7 @@ class _FunctionRNN(FunctionNet):
     def __init__(self, rnn: Callable[..., Any], params: Sequence[torch.Tensor], init_rnn_state: Callable[..., Any],
                  num_hiddens: int, vocab_size: int, device: torch.device | str | None) -> None:
         super().__init__(self._from_begin_state, params)
+        self.__name__ = getattr(rnn, "__name__", type(rnn).__name__)  # the book's function, as checks name it
         self.rnn, self.init_rnn_state = rnn, init_rnn_state
         self.num_hiddens, self.vocab_size, self.device = num_hiddens, vocab_size, _device(device)
         self.to_onehot = _sequence("models").to_onehot
