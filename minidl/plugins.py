@@ -126,7 +126,7 @@ class Plugins:
                 continue
             try:
                 self.register(entry_point.load(), name=entry_point.name)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # sys.exit() at import ended minidl, silently
                 self._fail(PluginFailure(entry_point.name, entry_point.distribution, exc))
                 continue
             self._distributions[entry_point.name] = (entry_point.distribution, entry_point.version)
@@ -139,7 +139,7 @@ class Plugins:
             self._explicit.add(spec)
             try:
                 module = _import_plugin(spec)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # sys.exit() at import ended minidl, silently
                 error = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 raise PluginError(f"plugin {spec!r} failed to load: {error}") from None
             if not self.manager.is_registered(module):
@@ -169,7 +169,7 @@ class Plugins:
                     impl.function(register=registry.registrar(kind, impl.plugin_name))
                 except PluginError:
                     raise
-                except Exception as exc:
+                except (Exception, SystemExit) as exc:
                     if impl.plugin_name in self._explicit:  # asked for by name: an error, not a warning
                         error = f"{type(exc).__name__}: {exc}".splitlines()[0]
                         raise PluginError(f"plugin {impl.plugin_name!r} failed to register its {kind}s: "
@@ -208,7 +208,7 @@ class Plugins:
         for impl in self.manager.hook.register_commands.get_hookimpls():
             try:
                 impl.function(cli=cli)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 self._fail(PluginFailure(impl.plugin_name, self.distribution(impl.plugin_name), exc))
 
     @property
@@ -268,6 +268,8 @@ def hook_problems(plugin: object) -> list[str]:
 
 
 def _import_plugin(spec: str) -> ModuleType:
+    if not spec.strip():
+        raise ValueError("an empty name; give a module name or the path of a .py file")
     if spec.endswith(".py") or os.sep in spec or "/" in spec:
         return _import_file(spec)
     return importlib.import_module(spec)
@@ -279,6 +281,8 @@ def _import_file(spec: str) -> ModuleType:
     from pathlib import Path
 
     path = Path(spec)
+    if path.is_dir():
+        raise IsADirectoryError(f"{spec} is a directory; give a .py file, or the package's module name")
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {spec}")
     module_name = f"minidl_local_plugin_{path.stem}"

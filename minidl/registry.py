@@ -6,13 +6,14 @@ Filled through the ``register_*`` hooks (see :mod:`minidl.hookspecs`); reading i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from minidl.errors import PluginError, UnknownComponentError
 from minidl.memory import check_estimate
-from minidl.options import Option, options_of, resolve_options, summary_of
+from minidl.options import Option, options_of, resolve_options, shown, summary_of
 
 #: The kinds of component and the hook through which plugins register each.
 REGISTER_HOOKS: dict[str, str] = {
@@ -54,6 +55,19 @@ class Component:
         return resolve_options(self.label, self.options, given)
 
 
+_NAME_BREAKERS = re.compile(r"[\s=,]")
+
+
+def check_name(kind: str, name: Any) -> None:
+    """Raise :class:`ValueError` unless ``name`` can be typed as ``--KIND NAME`` and in ``--set``."""
+    if not isinstance(name, str):
+        raise ValueError(f"a {kind} name must be a string, got {type(name).__name__} {shown(name)}")
+    if not name or _NAME_BREAKERS.search(name) or (kind == "callback" and "." in name):
+        breakers = "spaces, '=', ',' or '.'" if kind == "callback" else "spaces, '=' or ','"
+        raise ValueError(f"{kind} name {shown(name)} cannot be typed on the command line: "
+                         f"give a non-empty name without {breakers}")
+
+
 class Registry:
     """Components by kind and name."""
 
@@ -61,9 +75,19 @@ class Registry:
         self._components: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
 
     def add(self, kind: str, name: str, factory: Callable[..., Any], plugin: str) -> None:
-        """Record ``factory`` under ``kind``/``name``; a name taken twice is an error."""
+        """Record ``factory`` under ``kind``/``name``; a name taken twice is an error.
+
+        A name that is not a usable word on the command line (not a string, empty, with
+        spaces, ``=`` or ``,``; a callback's with ``.``, which ``--set callback.NAME.OPTION``
+        splits on) raises :class:`ValueError`, and a factory that cannot be called
+        :class:`TypeError`: the plugin's own mistake, named with it by :mod:`minidl.plugins`.
+        """
         if kind not in self._components:
             raise PluginError(f"unknown component kind {kind!r}; kinds: {', '.join(KINDS)}")
+        check_name(kind, name)
+        if not callable(factory):
+            raise TypeError(f"{kind} {name!r}: the factory must be a function or class that builds the {kind}, "
+                            f"got {type(factory).__name__} {shown(factory)}")
         taken = self._components[kind].get(name)
         if taken is not None:
             raise PluginError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -544,6 +545,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 TRAIN_TINY = """
 import json
+import re
 import minidl
 from minidl.config import ComponentConfig, RunConfig
 from minidl.run import build
@@ -585,6 +587,7 @@ def test_pip_installed_plugin_is_found_and_trained_by_name(installed):
 
 BROKEN = """
 import json
+import re
 import warnings
 import minidl
 from minidl.config import RunConfig
@@ -617,3 +620,54 @@ def test_pip_installed_plugin_failing_at_import_is_named_and_the_rest_work(insta
     ]
     assert {"linreg", "tiny-linear"} <= set(out["models"])
     assert out["loss"] < 1e-4
+
+
+# -- what a plugin does wrong, found by sweeping hostile plugins ------------------------------------
+def test_a_named_plugin_that_calls_sys_exit_at_import_is_named(tmp_path, clean_env):
+    """SystemExit is no Exception: minidl ended with the plugin's exit code and no word."""
+    path = tmp_path / "exits.py"
+    path.write_text("import sys\nsys.exit(3)\n")
+    with pytest.raises(PluginError, match=r"exits\.py' failed to load: SystemExit: 3$"):
+        load_plugins(extra=[str(path)], entry_points=False)
+
+
+def test_an_installed_plugin_that_calls_sys_exit_is_recorded_and_the_rest_load(make_distribution, clean_env):
+    make_distribution("exits", "import sys\nsys.exit(3)\n", dist="minidl-exits")
+    clean_env.setenv("MINIDL_LOAD_PLUGINS", "exits")
+    with pytest.warns(PluginLoadWarning, match=r"^plugin 'exits' \(from minidl-exits\) failed to load: SystemExit: 3$"):
+        plugins = load_plugins()
+    assert "linreg" in plugins.registry.names("model")
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("", "failed to load: ValueError: an empty name; give a module name or the path of a .py file"),
+    ("{tmp}", "failed to load: IsADirectoryError: {tmp} is a directory; give a .py file, or the package's module"),
+])
+def test_a_named_plugin_that_is_empty_or_a_directory_says_so(tmp_path, clean_env, spec, message):
+    """'' was 'ValueError: Empty module name'; a directory 'no such file'."""
+    spec, message = spec.format(tmp=tmp_path), message.format(tmp=tmp_path)
+    with pytest.raises(PluginError, match=re.escape(message)):
+        load_plugins(extra=[spec], entry_points=False)
+
+
+@pytest.mark.parametrize("registration, message", [
+    ('register_models(register):\n    register(3, lambda: None)',
+     "failed to register its models: ValueError: a model name must be a string, got int 3"),
+    ('register_models(register):\n    register("", lambda: None)',
+     "failed to register its models: ValueError: model name '' cannot be typed on the command line"),
+    ('register_models(register):\n    register("two words", lambda: None)',
+     "model name 'two words' cannot be typed on the command line: give a non-empty name without spaces, '=' or ','"),
+    ('register_callbacks(register):\n    register("my.callback", lambda: None)',
+     "callback name 'my.callback' cannot be typed on the command line: give a non-empty name without spaces, "
+     "'=', ',' or '.'"),
+    ('register_models(register):\n    register("forty-two", 42)',
+     "failed to register its models: TypeError: model 'forty-two': the factory must be a function or class that "
+     "builds the model, got int 42"),
+])
+def test_a_name_or_factory_that_cannot_be_used_is_named_with_its_plugin(tmp_path, clean_env, registration, message):
+    """register(3, ...) was a TypeError traceback from sorting the names, in every command."""
+    path = tmp_path / "badnames.py"
+    path.write_text(f"from minidl import hookimpl\n\n@hookimpl\ndef {registration}\n")
+    plugins = load_plugins(extra=[str(path)], entry_points=False)
+    with pytest.raises(PluginError, match=f"^plugin '{re.escape(str(path))}' .*{re.escape(message)}"):
+        plugins.registry  # noqa: B018  # the registry is filled on first use
