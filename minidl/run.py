@@ -126,10 +126,12 @@ def build(config: RunConfig | None = None, plugins: Plugins | None = None, *,
                                 params=list(model.parameters()))
     callbacks = [build_component(registry, "callback", name, options)
                  for name, options in resolved.callbacks.items()]
+    metrics = {name: build_component(registry, "metric", name, registry.get("metric", name).resolve({}))
+               for name in resolved.train.metrics}  # a factory that raises is named, as the others are
     trainer = Trainer(
         max_epochs=resolved.train.epochs, batch_size=resolved.train.batch_size,
         seed=resolved.train.seed, device=resolved.train.device,
-        metrics=resolved.train.metrics, callbacks=callbacks, plugins=plugins,
+        metrics=metrics, callbacks=callbacks, plugins=plugins,
         verbose=verbose, echo=echo,
     )
     from minidl.compat import check_components  # components that do not fit: one line, before training

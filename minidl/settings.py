@@ -6,6 +6,7 @@ count, the batch size and the learning rate. Each check raises :class:`MinidlErr
 from __future__ import annotations
 
 import math
+import os
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -14,9 +15,30 @@ from minidl.errors import MinidlError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DEVICE_PATTERN", "check_device", "check_hyperparameters", "check_learning_rate", "resolve_device"]
+__all__ = ["DEVICE_PATTERN", "check_device", "check_hyperparameters", "check_learning_rate", "env_switch",
+           "resolve_device"]
 
 DEVICE_PATTERN = re.compile(r"(cpu|auto|cuda(:\d+)?)")  # the one spelling of a device, everywhere
+
+
+_ON, _OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def env_switch(name: str) -> tuple[bool, str | None]:
+    """An on/off environment variable such as ``MINIDL_DEBUG``: ``(on, complaint)``.
+
+    ``1``, ``true``, ``yes``, ``on`` (any case) are on; unset, empty, ``0``, ``false``, ``no``,
+    ``off`` are off (``MINIDL_DEBUG=false`` used to switch it on). Anything else is taken
+    as on, with a one-line ``complaint`` to show the user; None when the value is one of these.
+    """
+    text = os.environ.get(name)
+    if text is None:
+        return False, None
+    word = text.strip().lower()
+    if word in _ON or word in _OFF:
+        return word in _ON, None
+    return True, (f"{name}={text!r} is not one of {', '.join(_ON)} (on) or 0, false, no, off (off); "
+                  f"taken as on")
 
 
 def check_device(device: Any) -> str:

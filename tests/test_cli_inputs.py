@@ -78,3 +78,48 @@ def test_a_component_name_that_is_not_a_string_is_named_as_such(invoke, tmp_path
 def test_an_empty_path_is_refused_not_ignored(invoke, args: list[str], expected: str) -> None:
     """--config '' trained the defaults and --out '' trained saving nothing, both silently."""
     assert expected in one_error_line(invoke("train", "--epochs", "1", *args))
+
+
+# -- plugins' components and MINIDL_DEBUG ----------------------------------------------------------
+BROKEN_METRIC = '''
+from minidl import hookimpl
+
+
+def make_broken():
+    """A metric whose factory raises."""
+    raise OSError("metric exploded")
+
+
+@hookimpl
+def register_metrics(register):
+    register("broken", make_broken)
+'''
+
+
+@pytest.fixture
+def broken_metric(tmp_path: Path) -> str:
+    path = tmp_path / "broken_metric.py"
+    path.write_text(BROKEN_METRIC)
+    return str(path)
+
+
+def test_a_metric_whose_factory_raises_is_named_with_its_plugin(invoke, broken_metric: str) -> None:
+    """The Trainer built metrics itself, outside the naming of the other components: a traceback."""
+    line = one_error_line(invoke("-p", broken_metric, "train", "--metric", "broken", "--epochs", "1"), code=1)
+    assert line == f"Error: building metric 'broken' from plugin {broken_metric!r} raised OSError: metric exploded"
+
+
+@pytest.mark.parametrize("value, shows_traceback, warning", [
+    ("1", True, None), ("yes", True, None), ("TRUE", True, None),
+    ("0", False, None), ("false", False, None), ("no", False, None), ("off", False, None), ("", False, None),
+    ("weird", True, "Warning: MINIDL_DEBUG='weird' is not one of 1, true, yes, on (on) or 0, false, no, off (off); "
+                    "taken as on"),
+])
+def test_minidl_debug_reads_the_usual_switch_words(invoke, broken_metric: str, value: str, shows_traceback: bool,
+                                                   warning: str | None) -> None:
+    """MINIDL_DEBUG=false and =no switched tracebacks on: anything but '' and '0' did."""
+    result = invoke("-p", broken_metric, "train", "--metric", "broken", "--epochs", "1", env={"MINIDL_DEBUG": value})
+    assert result.exit_code == 1
+    assert ("Traceback (most recent call last)" in result.stderr) is shows_traceback
+    assert (result.stderr.splitlines()[0] == warning) if warning else "Warning" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("Error: building metric 'broken'")

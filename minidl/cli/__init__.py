@@ -9,7 +9,6 @@ be written (:class:`minidl.checkpoint.WriteError`: a full disk, a read-only fold
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import traceback
@@ -29,6 +28,7 @@ from minidl.cli.sweep import sweep_command
 from minidl.cli.train import train_command
 from minidl.errors import ComponentFailedError, DivergedError, MinidlError, MinidlWarning
 from minidl.plugins import PluginFailure, Plugins, load_plugins
+from minidl.settings import env_switch
 
 
 class MinidlGroup(click.Group):
@@ -46,7 +46,9 @@ class MinidlGroup(click.Group):
         args = list(sys.argv[1:] if args is None else args)
         self.invoked_args = args  # what `train --nproc` relaunches in each process
         self.prepared = False  # plugins load when click reads -p (or lists commands without it)
-        self.debug = os.environ.get("MINIDL_DEBUG", "") not in ("", "0")  # or `minidl --debug`
+        self.debug, complaint = env_switch("MINIDL_DEBUG")  # or `minidl --debug`
+        if complaint:
+            click.echo(f"Warning: {complaint}", err=True)
         try:
             with warnings.catch_warnings():  # minidl's own warnings: one `Warning: ...` line each
                 warnings.showwarning = _one_line_warnings(warnings.showwarning)
