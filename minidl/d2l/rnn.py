@@ -18,17 +18,25 @@ into the first batch of the next, where it does not continue the text.
 from __future__ import annotations
 
 import math
-import os
-import random
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from types import ModuleType
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from minidl.d2l.checks import as_device, flag, integer, positive_number
-from minidl.d2l.lazy import first_party
+from minidl.d2l.checks import flag, integer, positive_number
+from minidl.d2l.rnn_data import (
+    Batches,
+    Corpus,
+    book_device,
+    consecutive_count,
+    data_iter_consecutive,
+    data_iter_random,
+    load_data_jay_lyrics,
+    random_count,
+    sampler_args,
+    sequence_module,
+)
 from minidl.d2l.training import FunctionNet, book_trainer
 from minidl.default_plugins.notebook_components import BookSGD
 from minidl.errors import MinidlError
@@ -51,115 +59,14 @@ __all__ = [
 
 #: Names served from the plugin's modules on first use (module ``__getattr__``).
 FROM_SEQUENCE = {"RNNModel": "models", "one_hot": "models", "to_onehot": "models"}
-NEEDED_FOR = "the book's chapter-6 helpers"
-Corpus = Sequence[int] | torch.Tensor
-Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
-
-
-def _sequence(module: str) -> ModuleType:
-    return first_party(f"minidl_sequence.{module}", NEEDED_FOR)
 
 
 def __getattr__(name: str) -> Any:
     if name in FROM_SEQUENCE:
-        return getattr(_sequence(FROM_SEQUENCE[name]), name)
+        return getattr(sequence_module(FROM_SEQUENCE[name]), name)
     raise AttributeError(f"module 'minidl.d2l.rnn' has no attribute {name!r}")
 
 
-def _device(device: torch.device | str | None, where: str = "the chapter-6 helpers") -> torch.device:
-    """The book's default: cuda when available, else the cpu."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return as_device(device, where)
-
-
-def _check_corpus(corpus_indices: Any, where: str) -> None:
-    """A corpus is a sequence (or 1-D tensor) of character indices, not text."""
-    if isinstance(corpus_indices, str):
-        raise TypeError(f"{where}: corpus_indices must be the characters' indices, got the text itself; "
-                        f"use the corpus_indices of load_data_jay_lyrics()")
-    if isinstance(corpus_indices, torch.Tensor) and corpus_indices.dim() != 1:
-        raise ValueError(f"{where}: corpus_indices must be 1-D, got shape {tuple(corpus_indices.shape)}")
-    if not hasattr(corpus_indices, "__len__"):
-        raise TypeError(f"{where}: corpus_indices must be a list (or 1-D tensor) of character indices, "
-                        f"got {type(corpus_indices).__name__}")
-
-
-def _sampler_args(where: str, corpus_indices: Corpus, batch_size: Any, num_steps: Any,
-                  count: Callable[[int, int, int], int]) -> tuple[int, int]:
-    """``batch_size`` and ``num_steps`` checked, and the corpus long enough for one batch."""
-    _check_corpus(corpus_indices, where)
-    batch_size, num_steps = integer(batch_size, "batch_size", where), integer(num_steps, "num_steps", where)
-    n = len(corpus_indices)
-    if count(n, batch_size, num_steps) < 1:
-        raise MinidlError(f"{where}: a corpus of {n} characters gives no batch of batch_size={batch_size} "
-                          f"sequences of num_steps={num_steps}; use a longer corpus or a smaller batch_size "
-                          f"or num_steps")
-    return batch_size, num_steps
-
-
-def _random_count(n: int, batch_size: int, num_steps: int) -> int:
-    return (n - 1) // num_steps // batch_size
-
-
-def _consecutive_count(n: int, batch_size: int, num_steps: int) -> int:
-    return int(_sequence("data").consecutive_steps(n, batch_size, num_steps))
-
-
-# -- 6.3: the corpus and its two samplers ------------------------------------------------
-def load_data_jay_lyrics(path: str | None = None) -> tuple[list[int], dict[str, int], list[str], int]:
-    """The book's corpus: ``(corpus_indices, char_to_idx, idx_to_char, vocab_size)`` of the
-    first 10,000 characters of ``jaychou_lyrics.txt.zip``, newlines as spaces.
-
-    Read from ``path`` (the zip, the text file or their folder), else ``$MINIDL_DATA``,
-    else the book's ``../../data/``. The characters are indexed in sorted order (the
-    book's ``list(set(...))`` order changes with Python's hash seed).
-    """
-    if path is not None and not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"load_data_jay_lyrics: path must be a file or folder (a str or a path), got {path!r} "
-                        f"({type(path).__name__})")
-    corpus = _sequence("corpus")
-    text = corpus.read_corpus(path, corpus.BOOK_NUM_CHARS,
-                              hint="pass its path, load_data_jay_lyrics(path), or set MINIDL_DATA to its folder")
-    if not text:
-        raise MinidlError(f"load_data_jay_lyrics: the corpus read from {corpus.locate(path)} is empty; "
-                          f"give the book's {corpus.LYRICS_ZIP}")
-    vocab = corpus.Vocabulary.of(text)
-    return vocab.encode(text), vocab.char_to_idx, list(vocab.idx_to_char), len(vocab)
-
-
-def data_iter_random(corpus_indices: Corpus, batch_size: int, num_steps: int,
-                     device: torch.device | str | None = None) -> Batches:
-    """Random sampling: windows of ``num_steps`` characters in an order from Python's
-    ``random.shuffle``, ``batch_size`` per batch (an incomplete last batch is dropped);
-    ``(X, Y)`` float32, ``Y`` one character later. The arguments are checked when it is
-    called (a corpus that gives no batch at all is an error), the order drawn when iterated."""
-    batch_size, num_steps = _sampler_args("data_iter_random", corpus_indices, batch_size, num_steps, _random_count)
-    return _random_batches(corpus_indices, batch_size, num_steps, _device(device, "data_iter_random"))
-
-
-def _random_batches(corpus_indices: Corpus, batch_size: int, num_steps: int, device: torch.device) -> Batches:
-    data = _sequence("data")
-    num_examples = (len(corpus_indices) - 1) // num_steps
-    example_indices = list(range(num_examples))
-    random.shuffle(example_indices)
-    X, Y = data.windows(torch.as_tensor(corpus_indices, dtype=torch.float32, device=device), num_steps)
-    order = torch.tensor(example_indices, dtype=torch.int64, device=device)
-    yield from data.random_batches(X, Y, batch_size, order, drop_last=True)
-
-
-def data_iter_consecutive(corpus_indices: Corpus, batch_size: int, num_steps: int,
-                          device: torch.device | str | None = None) -> Batches:
-    """Consecutive sampling: the corpus as ``batch_size`` rows, ``num_steps`` columns per
-    batch, so that each batch continues the one before; ``(X, Y)`` float32. The arguments
-    are checked when it is called (a corpus that gives no batch at all is an error)."""
-    where = "data_iter_consecutive"
-    batch_size, num_steps = _sampler_args(where, corpus_indices, batch_size, num_steps, _consecutive_count)
-    corpus = torch.as_tensor(corpus_indices, dtype=torch.float32, device=_device(device, where))
-    return _sequence("data").consecutive_batches(corpus, batch_size, num_steps)  # type: ignore[no-any-return]
-
-
-# -- 6.4: prediction and gradient clipping ----------------------------------------------
 class _FunctionRNN(FunctionNet):
     """The book's ``rnn(inputs, state, params)`` and ``init_rnn_state`` as a stateful minidl
     Model: a :class:`~minidl.d2l.training.FunctionNet` (the book's ``params``, saved and
@@ -170,8 +77,8 @@ class _FunctionRNN(FunctionNet):
         super().__init__(self._from_begin_state, params)
         self.__name__ = getattr(rnn, "__name__", type(rnn).__name__)  # the book's function, as checks name it
         self.rnn, self.init_rnn_state = rnn, init_rnn_state
-        self.num_hiddens, self.vocab_size, self.device = num_hiddens, vocab_size, _device(device)
-        self.to_onehot = _sequence("models").to_onehot
+        self.num_hiddens, self.vocab_size, self.device = num_hiddens, vocab_size, book_device(device)
+        self.to_onehot = sequence_module("models").to_onehot
 
     def begin_state(self, batch_size: int, device: torch.device | str) -> Any:
         """``init_rnn_state(batch_size, num_hiddens, device)``."""
@@ -210,7 +117,7 @@ def _check_prefixes(where: str, prefixes: Any, idx_to_char: Sequence[str]) -> li
         raise TypeError(f"{where}: prefixes must be a list of strings, got {prefixes!r}"
                         + (f"; for one prefix, use [{prefixes!r}]" if isinstance(prefixes, str) else ""))
     prefixes = list(prefixes)
-    vocab = _sequence("corpus").Vocabulary(tuple(idx_to_char))
+    vocab = sequence_module("corpus").Vocabulary(tuple(idx_to_char))
     for prefix in prefixes:
         if not isinstance(prefix, str) or not prefix:
             raise TypeError(f"{where}: each prefix must be a non-empty string, got {prefix!r}")
@@ -224,8 +131,8 @@ def _check_prefixes(where: str, prefixes: Any, idx_to_char: Sequence[str]) -> li
 def _predict(prefix: str, num_chars: int, model: Any, idx_to_char: Sequence[str],
              device: torch.device | str | None, where: str) -> str:
     num_chars = integer(num_chars, "num_chars", where, minimum=0)
-    vocab = _sequence("corpus").Vocabulary(tuple(idx_to_char))
-    return str(_sequence("components").predict(prefix, num_chars, model, vocab, _device(device)))
+    vocab = sequence_module("corpus").Vocabulary(tuple(idx_to_char))
+    return str(sequence_module("components").predict(prefix, num_chars, model, vocab, book_device(device)))
 
 
 def grad_clipping(params: Iterable[torch.Tensor], theta: float, device: torch.device | str | None) -> None:
@@ -262,7 +169,7 @@ class _BookSequences:
         """One epoch of the book's sampler; an error when it would give no batch at all."""
         n, num_steps = len(self.corpus_indices), self.num_steps
         count = ((n - 1) // num_steps // batch_size if self.sampler is data_iter_random
-                 else _sequence("data").consecutive_steps(n, batch_size, num_steps))
+                 else sequence_module("data").consecutive_steps(n, batch_size, num_steps))
         if count < 1:
             raise MinidlError(f"a corpus of {n} characters gives no batch of {batch_size} sequences of "
                               f"num_steps={num_steps}; use a longer corpus or a smaller batch_size or num_steps")
@@ -271,7 +178,7 @@ class _BookSequences:
     def tensors(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
         """The first windows, float32 as the samplers give them."""
         corpus = torch.as_tensor(self.corpus_indices[: self.PEEK * self.num_steps + 1], dtype=torch.float32)
-        X, Y = _sequence("data").windows(corpus.to(self.device), self.num_steps)
+        X, Y = sequence_module("data").windows(corpus.to(self.device), self.num_steps)
         return X, Y
 
     def to(self, device: torch.device | str) -> _BookSequences:
@@ -383,7 +290,7 @@ def train_and_predict_rnn(rnn: Callable[..., Any], get_params: Callable[[], Sequ
     is_random_iter = flag(is_random_iter, "is_random_iter", where)
     prefixes = _check_training(where, vocab_size, idx_to_char, corpus_indices, batch_size, num_steps,
                                clipping_theta, pred_period, pred_len, prefixes, is_random_iter)
-    device = _device(device, where)
+    device = book_device(device, where)
     params = get_params()
     model = _FunctionRNN(rnn, params, init_rnn_state, num_hiddens, vocab_size, device)
 
@@ -401,8 +308,8 @@ def _check_training(where: str, vocab_size: Any, idx_to_char: Sequence[str], cor
                     prefixes: Any, is_random_iter: bool) -> list[str]:
     """Every argument of a chapter-6 training loop checked before its first epoch; the prefixes as a list."""
     _check_vocab(where, vocab_size, idx_to_char)
-    _sampler_args(where, corpus_indices, batch_size, num_steps,
-                  _random_count if is_random_iter else _consecutive_count)
+    sampler_args(where, corpus_indices, batch_size, num_steps,
+                  random_count if is_random_iter else consecutive_count)
     positive_number(clipping_theta, "clipping_theta", where, allow_inf=True)
     integer(pred_period, "pred_period", where)
     integer(pred_len, "pred_len", where, minimum=0)
@@ -452,7 +359,7 @@ def train_and_predict_rnn_pytorch(model: nn.Module, num_hiddens: int, vocab_size
     prefixes = _check_training(where, vocab_size, idx_to_char, corpus_indices, batch_size, num_steps,
                                clipping_theta, pred_period, pred_len, prefixes, is_random_iter=False)
     positive_number(lr, "lr", where)
-    device = _device(device, where)
+    device = book_device(device, where)
     model.to(device)
     params = list(model.parameters())
 
