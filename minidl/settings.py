@@ -49,7 +49,10 @@ def check_device(device: Any) -> str:
 
 
 def resolve_device(device: str) -> torch.device:
-    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (cuda when available) as a torch device."""
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (cuda when available) as a torch device.
+
+    Raises :class:`MinidlError` for cuda on a machine without it, and for ``cuda:N`` past its last GPU.
+    """
     import torch
 
     check_device(device)
@@ -57,6 +60,12 @@ def resolve_device(device: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device != "cpu" and not torch.cuda.is_available():
         raise MinidlError(f"device {device!r} is not available on this machine; use cpu or auto")
+    if device.startswith("cuda:"):  # an index past the last GPU failed deep in torch, at the first tensor moved
+        count = torch.cuda.device_count()
+        if int(device.partition(":")[2]) >= count:
+            numbered = "cuda:0" if count == 1 else f"cuda:0 to cuda:{count - 1}"
+            raise MinidlError(f"device {device!r} is not available: this machine has {count} CUDA "
+                              f"device{'s' if count != 1 else ''} ({numbered}); use one of them, cuda, cpu or auto")
     return torch.device(device)
 
 

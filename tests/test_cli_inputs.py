@@ -123,3 +123,40 @@ def test_minidl_debug_reads_the_usual_switch_words(invoke, broken_metric: str, v
     assert ("Traceback (most recent call last)" in result.stderr) is shows_traceback
     assert (result.stderr.splitlines()[0] == warning) if warning else "Warning" not in result.stderr
     assert result.stderr.splitlines()[-1].startswith("Error: building metric 'broken'")
+
+
+# -- devices and processes ---------------------------------------------------------------------------
+@pytest.fixture
+def one_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch sees one CUDA device (nothing is moved to it in these tests: each is refused first)."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+
+
+@pytest.mark.parametrize("device", ["cuda:1", "cuda:7", "cuda:99999999999999999999"])
+def test_a_gpu_number_past_the_last_is_refused_in_one_line(invoke, one_gpu, device: str) -> None:
+    """cuda:7 on a one-GPU machine failed in torch ("invalid device ordinal") at the first tensor moved."""
+    line = one_error_line(invoke("train", "--epochs", "1", "--device", device))
+    assert line == (f"Error: device {device!r} is not available: this machine has 1 CUDA device (cuda:0); "
+                    "use one of them, cuda, cpu or auto")
+
+
+@pytest.mark.parametrize("device", ["cuda", "auto"])
+def test_more_processes_than_gpus_is_refused_before_any_starts(invoke, one_gpu, monkeypatch, device: str) -> None:
+    import minidl.distributed
+
+    monkeypatch.setattr(minidl.distributed, "launch", lambda *a, **k: pytest.fail("a process was started"))
+    line = one_error_line(invoke("train", "--epochs", "1", "--nproc", "2", "--device", device))
+    assert line == (f"Error: --nproc 2 with --device {device} needs 2 GPUs (one per process), but this machine "
+                    "has 1; give --nproc 1 or less, or --device cpu")
+
+
+def test_a_bad_ddp_timeout_is_refused_before_any_process_starts(invoke, monkeypatch) -> None:
+    """It was each rank's error, after the job had started: 'rank 1 failed (exit code 2): ...'."""
+    import minidl.distributed
+
+    monkeypatch.setattr(minidl.distributed, "launch", lambda *a, **k: pytest.fail("a process was started"))
+    line = one_error_line(invoke("train", "--epochs", "1", "--nproc", "2", env={"MINIDL_DDP_TIMEOUT": "abc"}))
+    assert line == "Error: MINIDL_DDP_TIMEOUT='abc' is not a valid timeout; give a positive number of seconds"

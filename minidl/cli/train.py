@@ -109,13 +109,27 @@ def train_command(plugins: Plugins, config_path: str | None, assignments: tuple[
 
 def _launch(plugins: Plugins, config: RunConfig, nproc: int, *, out: str | None, overwrite: bool) -> None:
     """Check everything once here, then run this command in ``nproc`` processes; exit with their code."""
-    from minidl.distributed import check_nproc, launch, worker_argv
+    from minidl.distributed import check_nproc, launch, timeout_seconds, worker_argv
 
     check_nproc(nproc)
+    timeout_seconds()  # MINIDL_DDP_TIMEOUT=abc: one line here, not one failed rank after the start
+    _check_gpus_for(nproc, config.train.device)
     config.resolve(plugins.registry)
     _recorder(out, overwrite=overwrite, resume=False)
     root = click.get_current_context().find_root().command
     sys.exit(launch(nproc, worker_argv(root.invoked_args)))  # type: ignore[attr-defined]
+
+
+def _check_gpus_for(nproc: int, device: str) -> None:
+    """Under cuda each of the ``nproc`` ranks takes the GPU of its local rank: refuse more ranks than GPUs."""
+    import torch
+
+    if device == "cpu" or not torch.cuda.is_available():
+        return  # cuda without a GPU is refused, in one line, where the device is resolved
+    count = torch.cuda.device_count()
+    if nproc > count:
+        raise click.UsageError(f"--nproc {nproc} with --device {device} needs {nproc} GPUs (one per process), "
+                               f"but this machine has {count}; give --nproc {count} or less, or --device cpu")
 
 
 def configure(config: RunConfig, assignments: tuple[str, ...], **flags: Any) -> RunConfig:

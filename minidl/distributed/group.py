@@ -102,6 +102,9 @@ def setup(backend: str | None = None, device: str = "cpu") -> DistContext:
     rank, world_size, local_rank = _launcher_env()
     torch_device = resolve_device(device)
     if torch_device.type == "cuda":
+        if local_rank >= torch.cuda.device_count():  # else torch's "invalid device ordinal", deep in set_device
+            raise MinidlError(f"rank {rank} (local rank {local_rank}) takes GPU cuda:{local_rank}, but this machine "
+                              f"has {torch.cuda.device_count()}: start at most that many processes per machine")
         torch_device = torch.device("cuda", local_rank)
         torch.cuda.set_device(torch_device)
     backend = backend or ("nccl" if torch_device.type == "cuda" else "gloo")
