@@ -287,11 +287,11 @@ def load_config(path: str | Path) -> RunConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise MinidlError(f"config file {str(path)!r} does not exist") from None
+        raise MinidlError(f"config file {shown(str(path))} does not exist") from None
     except OSError as exc:  # its permissions, a directory: the system's words, once
-        raise MinidlError(f"config file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+        raise MinidlError(f"config file {shown(str(path))} cannot be read: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
-        raise MinidlError(f"config file {str(path)!r} cannot be read: not UTF-8 text ({exc.reason} at byte "
+        raise MinidlError(f"config file {shown(str(path))} cannot be read: not UTF-8 text ({exc.reason} at byte "
                           f"{exc.start})") from None
     return from_toml(text, str(path))
 

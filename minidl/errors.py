@@ -4,8 +4,27 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 from minidl.first_party import install_hint
+
+#: The longest echo of a user's value in a message; a longer one is cut, its length said.
+SHOWN_CHARS = 160
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for a message, cut to about :data:`SHOWN_CHARS` characters: a
+    5000-character value is named by its start, its end (a path's file name) and its
+    length, not printed whole."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond Python's 4300-digit repr limit
+        return f"an integer of about {value.bit_length() * 0.30103:.0f} digits"
+    if len(text) <= SHOWN_CHARS:
+        return text
+    size = (f"{len(value)} characters" if isinstance(value, str) else f"{len(text.lstrip('-'))} digits"
+            if isinstance(value, int) else f"{len(text)} characters written out")
+    return f"{text[:SHOWN_CHARS - 60]}...{text[-30:]} ({size})"
 
 
 class MinidlError(ValueError):
@@ -21,7 +40,7 @@ class UnknownComponentError(MinidlError):
 
     def __init__(self, kind: str, name: str, available: Iterable[str]) -> None:
         names = sorted(available)
-        message = f"unknown {kind} {name!r}; available: {', '.join(names) or '(none)'}"
+        message = f"unknown {kind} {shown(name)}; available: {', '.join(names) or '(none)'}"
         close = difflib.get_close_matches(name, names, n=1)
         hint = install_hint(kind, name)
         if hint is not None:

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from minidl.bounds import INT_CAP, AllowNonFinite, Bound, Ge, Gt, Le, Lt
-from minidl.errors import OptionError
+from minidl.errors import SHOWN_CHARS, OptionError, shown
 
 __all__ = [
     "INT_CAP",
+    "SHOWN_CHARS",
     "AllowNonFinite",
     "Ge",
     "Gt",
@@ -148,24 +149,6 @@ class Option:
                 if not bound.admits(item):
                     raise OptionError(f"option {self.name!r} must be {bound}, got {shown(item)}")
         return value
-
-
-#: The longest echo of a user's value in a message; a longer one is cut, its length said.
-SHOWN_CHARS = 60
-
-
-def shown(value: Any) -> str:
-    """``repr(value)`` for a message, cut to about :data:`SHOWN_CHARS` characters: a
-    5000-character value is named by its start and its length, not printed whole."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int beyond Python's 4300-digit repr limit
-        return f"an integer of about {value.bit_length() * 0.30103:.0f} digits"
-    if len(text) <= SHOWN_CHARS:
-        return text
-    size = (f"{len(value)} characters" if isinstance(value, str) else f"{len(text.lstrip('-'))} digits"
-            if isinstance(value, int) else f"{len(text)} characters written out")
-    return f"{text[:SHOWN_CHARS - 20]}... ({size})"
 
 
 def options_of(factory: Callable[..., Any], injected: Iterable[str] = ()) -> list[Option]:

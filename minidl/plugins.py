@@ -24,7 +24,7 @@ import pluggy
 
 from minidl import hookspecs
 from minidl.entry_points import entry_points
-from minidl.errors import PluginError
+from minidl.errors import SHOWN_CHARS, PluginError, shown
 from minidl.registry import REGISTER_HOOKS, Registry
 
 if TYPE_CHECKING:
@@ -68,8 +68,8 @@ class PluginFailure:
 
     def __str__(self) -> str:
         source = f" (from {self.distribution})" if self.distribution else ""
-        error = f"{type(self.error).__name__}: {self.error}".splitlines()[0]
-        return f"plugin {self.name!r}{source} failed to load: {error}"
+        error = _cut(f"{type(self.error).__name__}: {self.error}".splitlines()[0])
+        return f"plugin {shown(self.name)}{source} failed to load: {error}"
 
 
 class Plugins:
@@ -141,7 +141,7 @@ class Plugins:
                 module = _import_plugin(spec)
             except (Exception, SystemExit) as exc:  # sys.exit() at import ended minidl, silently
                 error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                raise PluginError(f"plugin {spec!r} failed to load: {error}") from None
+                raise PluginError(f"plugin {shown(spec)} failed to load: {_cut(error)}") from None
             if not self.manager.is_registered(module):
                 self.register(module, name=spec)
 
@@ -292,6 +292,11 @@ def _import_file(spec: str) -> ModuleType:
     sys.modules[module_name] = module
     module_spec.loader.exec_module(module)
     return module
+
+
+def _cut(text: str) -> str:
+    """An error's text cut as :func:`~minidl.errors.shown` cuts a value (a 5000-character path in it)."""
+    return text if len(text) <= 2 * SHOWN_CHARS else f"{text[:SHOWN_CHARS]}...{text[-30:]} ({len(text)} characters)"
 
 
 def _env_list(name: str) -> list[str] | None:

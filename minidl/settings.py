@@ -10,7 +10,7 @@ import os
 import re
 from typing import TYPE_CHECKING, Any
 
-from minidl.errors import MinidlError
+from minidl.errors import MinidlError, shown
 
 if TYPE_CHECKING:
     import torch
@@ -37,14 +37,14 @@ def env_switch(name: str) -> tuple[bool, str | None]:
     word = text.strip().lower()
     if word in _ON or word in _OFF:
         return word in _ON, None
-    return True, (f"{name}={text!r} is not one of {', '.join(_ON)} (on) or 0, false, no, off (off); "
+    return True, (f"{name}={shown(text)} is not one of {', '.join(_ON)} (on) or 0, false, no, off (off); "
                   f"taken as on")
 
 
 def check_device(device: Any) -> str:
     """Return ``device`` if it is ``cpu``, ``cuda``, ``cuda:N`` or ``auto``; else raise :class:`MinidlError`."""
     if not isinstance(device, str) or not DEVICE_PATTERN.fullmatch(device):
-        raise MinidlError(f"unknown device {device!r}; accepted: cpu, cuda, cuda:N, auto")
+        raise MinidlError(f"unknown device {shown(device)}; accepted: cpu, cuda, cuda:N, auto")
     return device
 
 

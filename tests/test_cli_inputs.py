@@ -50,7 +50,7 @@ def test_a_misshapen_set_says_which_form_its_kind_takes(invoke, assignment: str,
 
 def test_a_long_set_is_cut_in_the_message(invoke) -> None:
     line = one_error_line(invoke("train", "--set", "dataset.num_examples=" + "9" * 5000, "--print-config"))
-    assert "cannot read '9999" in line and "(5000 characters)" in line and len(line) < 250
+    assert "cannot read '9999" in line and "9999' (5000 characters)" in line and len(line) < 400
 
 
 # -- config files ----------------------------------------------------------------------------------
@@ -160,3 +160,31 @@ def test_a_bad_ddp_timeout_is_refused_before_any_process_starts(invoke, monkeypa
     monkeypatch.setattr(minidl.distributed, "launch", lambda *a, **k: pytest.fail("a process was started"))
     line = one_error_line(invoke("train", "--epochs", "1", "--nproc", "2", env={"MINIDL_DDP_TIMEOUT": "abc"}))
     assert line == "Error: MINIDL_DDP_TIMEOUT='abc' is not a valid timeout; give a positive number of seconds"
+
+
+# -- long values and paths the system refuses ------------------------------------------------------
+LONG = "x" * 5000
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "--model", LONG], ["train", "--metric", LONG], ["train", "--callback", LONG], ["show", "model", LONG],
+    ["train", "--device", LONG, "--epochs", "1"], ["train", "--config", LONG], ["-p", LONG, "list"],
+    ["-p", LONG + ".py", "list"],
+])
+def test_a_5000_character_name_is_cut_in_the_message(invoke, args: list[str]) -> None:
+    """Each was echoed whole: one line of 5000 to 10000 characters."""
+    line = one_error_line(invoke(*args))
+    assert "x' (5000 characters)" in line or ".py' (5003 characters)" in line
+    assert len(line) < 700, line
+
+
+@pytest.mark.parametrize("args, env", [
+    (["train", "--epochs", "1", "--out", "/tmp/" + LONG], {}),
+    (["train", "--epochs", "1", "--out", "OUT"], {"MINIDL_RUNS": "/tmp/" + LONG}),
+])
+def test_a_path_too_long_for_the_system_is_one_line_not_a_traceback(invoke, tmp_path: Path, args, env) -> None:
+    """Path.exists() raises ENAMETOOLONG (only 'no such file' is False): an OSError traceback out of
+    the run directory's and the run index's checks. The command line names any such path in one line."""
+    args = [str(tmp_path / "run") if arg == "OUT" else arg for arg in args]
+    line = one_error_line(invoke(*args, env=env))
+    assert line == "Error: File name too long: '/tmp/" + "x" * 94 + "..." + "x" * 29 + "' (5005 characters)"

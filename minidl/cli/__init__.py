@@ -9,6 +9,7 @@ be written (:class:`minidl.checkpoint.WriteError`: a full disk, a read-only fold
 
 from __future__ import annotations
 
+import errno
 import re
 import sys
 import traceback
@@ -26,7 +27,7 @@ from minidl.cli.plot import plot_command
 from minidl.cli.runs import runs_command
 from minidl.cli.sweep import sweep_command
 from minidl.cli.train import train_command
-from minidl.errors import ComponentFailedError, DivergedError, MinidlError, MinidlWarning
+from minidl.errors import ComponentFailedError, DivergedError, MinidlError, MinidlWarning, shown
 from minidl.plugins import PluginFailure, Plugins, load_plugins
 from minidl.settings import env_switch
 
@@ -73,6 +74,10 @@ class MinidlGroup(click.Group):
             _fail(str(exc), 1)
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code)
+        except OSError as exc:  # a path the system refuses, met where no reader named it: one line
+            if self.debug:
+                click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
+            _fail(_os_error(exc), 2 if exc.errno in _BAD_PATH else 1)
         except click.Abort:
             _fail("aborted", 1)
         if not standalone_mode:
@@ -128,6 +133,17 @@ def _one_line_warnings(show: Callable[..., None]) -> Callable[..., None]:
             show(message, category, *args, **kwargs)
 
     return showwarning
+
+
+#: What the system says of a path that cannot name a file: the user's input, exit code 2.
+_BAD_PATH = (errno.ENAMETOOLONG, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.EINVAL)
+
+
+def _os_error(exc: OSError) -> str:
+    """``File name too long: '/tmp/xxx...' (5005 characters)``: the system's words and the path, cut."""
+    if exc.filename is None:
+        return f"{type(exc).__name__}: {exc}"
+    return f"{exc.strerror or type(exc).__name__}: {shown(str(exc.filename))}"
 
 
 def _fail(message: str, code: int) -> None:
