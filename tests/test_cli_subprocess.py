@@ -142,3 +142,16 @@ def test_a_callback_raising_in_a_real_process(tmp_path: Path, debug: bool) -> No
         assert result.stderr.startswith("Traceback") and result.stderr.endswith(line + "\n")
     else:
         assert result.stderr == line + "\n"
+
+
+def test_a_reader_that_stops_reading_ends_the_run_quietly(tmp_path: Path) -> None:
+    # `minidl train | head -1`: the reader is gone; as any Unix tool, no word about it
+    process = subprocess.Popen([MINIDL, "train", "--epochs", "100000", "--out", str(tmp_path / "run")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    assert process.stdout is not None and process.stderr is not None
+    first = process.stdout.readline()
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 1
+    assert first.startswith(b"epoch 1, loss ")
+    assert err == "", err  # was "Error: training raised BrokenPipeError: [Errno 32] Broken pipe"

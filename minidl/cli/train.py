@@ -221,8 +221,8 @@ def _fit(run: Any, resume: dict[str, Any] | None, recorder: Any, *, progress: bo
     except WriteError as exc:  # a full disk, a read-only folder: the file, and what is safe
         click.echo(f"Error: {exc}; {_saved_note(recorder)}", err=True)
         sys.exit(1)
-    except (MinidlError, DivergedError):
-        raise  # already one line
+    except (MinidlError, DivergedError, BrokenPipeError):
+        raise  # already one line; or the reader of stdout is gone (`minidl train | head -1`: click ends quietly)
     except Exception as exc:  # a component or callback failed: name it (the traceback with --debug)
         saved = recorder.saved_epoch if recorder is not None else None
         kept = f"; epoch {saved} is saved in {recorder.checkpoint_path}" if saved is not None else ""
