@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any
+from typing import SupportsFloat, SupportsIndex, cast
 
 import torch
 
@@ -20,16 +20,16 @@ from minidl.errors import MinidlError
 __all__ = ["as_device", "flag", "integer", "positive_number"]
 
 
-def _shown(value: Any) -> str:
+def _shown(value: object) -> str:
     return f"{value!r} ({type(value).__name__})"
 
 
-def integer(value: Any, name: str, where: str, *, minimum: int = 1) -> int:
+def integer(value: object, name: str, where: str, *, minimum: int = 1) -> int:
     """``value`` as an int of at least ``minimum``; a bool, a float or a string is a TypeError."""
     if isinstance(value, bool):
         raise TypeError(f"{where}: {name} must be an integer >= {minimum}, got {_shown(value)}")
     try:
-        number = operator.index(value)  # int, numpy integers, 0-d integer tensors
+        number = operator.index(cast(SupportsIndex, value))  # int, numpy integers, 0-d integer tensors
     except TypeError:
         raise TypeError(f"{where}: {name} must be an integer >= {minimum}, got {_shown(value)}") from None
     if number < minimum:
@@ -37,13 +37,13 @@ def integer(value: Any, name: str, where: str, *, minimum: int = 1) -> int:
     return number
 
 
-def positive_number(value: Any, name: str, where: str, *, allow_inf: bool = False) -> float:
+def positive_number(value: object, name: str, where: str, *, allow_inf: bool = False) -> float:
     """``value`` as a number > 0 (and finite unless ``allow_inf``); a string or a bool is a TypeError."""
     accepted = "a positive number" + ("" if allow_inf else " (finite)")
     if isinstance(value, (bool, str, bytes)):
         raise TypeError(f"{where}: {name} must be {accepted}, got {_shown(value)}")
     try:
-        number = float(value)
+        number = float(cast(SupportsFloat, value))  # TypeError / ValueError when it is none
     except (TypeError, ValueError):
         raise TypeError(f"{where}: {name} must be {accepted}, got {_shown(value)}") from None
     if math.isnan(number) or number <= 0 or (math.isinf(number) and not allow_inf):
@@ -51,7 +51,7 @@ def positive_number(value: Any, name: str, where: str, *, allow_inf: bool = Fals
     return number
 
 
-def flag(value: Any, name: str, where: str) -> bool:
+def flag(value: object, name: str, where: str) -> bool:
     """``value`` as a bool: True, False (or 1, 0); a string such as ``"False"`` is a TypeError."""
     if isinstance(value, bool):
         return value
@@ -60,7 +60,7 @@ def flag(value: Any, name: str, where: str) -> bool:
     raise TypeError(f"{where}: {name} must be True or False, got {_shown(value)}")
 
 
-def as_device(device: Any, where: str) -> torch.device:
+def as_device(device: object, where: str) -> torch.device:
     """``device`` (a torch.device or a string such as ``"cpu"``, ``"cuda"``, ``"cuda:0"``) as a torch.device."""
     if isinstance(device, torch.device):
         return device

@@ -82,7 +82,7 @@ class _Resize:
         return resized, y
 
 
-def _check_resize(resize: Any) -> int | tuple[int, int] | None:
+def _check_resize(resize: object) -> int | tuple[int, int] | None:
     """``resize`` as the book's ``transforms.Resize`` takes it: None, a side, or (height, width)."""
     accepted = "None, a positive int (the side) or a pair (height, width) of positive ints"
     if resize is None:

@@ -103,7 +103,7 @@ def predict_rnn(prefix: str, num_chars: int, rnn: Callable[..., Any], params: Se
     return _predict(prefix, num_chars, model, idx_to_char, device, "predict_rnn")
 
 
-def _check_vocab(where: str, vocab_size: Any, idx_to_char: Sequence[str]) -> None:
+def _check_vocab(where: str, vocab_size: object, idx_to_char: Sequence[str]) -> None:
     """``vocab_size`` must be ``len(idx_to_char)``: the model scores one character per index."""
     integer(vocab_size, "vocab_size", where)
     if vocab_size != len(idx_to_char):
@@ -111,7 +111,7 @@ def _check_vocab(where: str, vocab_size: Any, idx_to_char: Sequence[str]) -> Non
                           f"they must be the same vocabulary (vocab_size = len(idx_to_char))")
 
 
-def _check_prefixes(where: str, prefixes: Any, idx_to_char: Sequence[str]) -> list[str]:
+def _check_prefixes(where: str, prefixes: object, idx_to_char: Sequence[str]) -> list[str]:
     """The prefixes a training loop continues: a list of strings, each in the vocabulary (checked before training)."""
     if isinstance(prefixes, str) or not isinstance(prefixes, Iterable):
         raise TypeError(f"{where}: prefixes must be a list of strings, got {prefixes!r}"
@@ -303,9 +303,9 @@ def train_and_predict_rnn(rnn: Callable[..., Any], get_params: Callable[[], Sequ
                   pred_period, prefixes, predict)
 
 
-def _check_training(where: str, vocab_size: Any, idx_to_char: Sequence[str], corpus_indices: Corpus,
-                    batch_size: Any, num_steps: Any, clipping_theta: Any, pred_period: Any, pred_len: Any,
-                    prefixes: Any, is_random_iter: bool) -> list[str]:
+def _check_training(where: str, vocab_size: object, idx_to_char: Sequence[str], corpus_indices: Corpus,
+                    batch_size: object, num_steps: object, clipping_theta: object, pred_period: object,
+                    pred_len: object, prefixes: object, is_random_iter: bool) -> list[str]:
     """Every argument of a chapter-6 training loop checked before its first epoch; the prefixes as a list."""
     _check_vocab(where, vocab_size, idx_to_char)
     sampler_args(where, corpus_indices, batch_size, num_steps,

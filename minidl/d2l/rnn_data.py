@@ -10,7 +10,6 @@ import os
 import random
 from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
-from typing import Any
 
 import torch
 
@@ -37,7 +36,7 @@ def book_device(device: torch.device | str | None, where: str = "the chapter-6 h
     return as_device(device, where)
 
 
-def _check_corpus(corpus_indices: Any, where: str) -> None:
+def _check_corpus(corpus_indices: object, where: str) -> None:
     """A corpus is a sequence (or 1-D tensor) of character indices, not text."""
     if isinstance(corpus_indices, str):
         raise TypeError(f"{where}: corpus_indices must be the characters' indices, got the text itself; "
@@ -49,7 +48,7 @@ def _check_corpus(corpus_indices: Any, where: str) -> None:
                         f"got {type(corpus_indices).__name__}")
 
 
-def sampler_args(where: str, corpus_indices: Corpus, batch_size: Any, num_steps: Any,
+def sampler_args(where: str, corpus_indices: Corpus, batch_size: object, num_steps: object,
                  count: Callable[[int, int, int], int]) -> tuple[int, int]:
     """``batch_size`` and ``num_steps`` checked, and the corpus long enough for one batch."""
     _check_corpus(corpus_indices, where)
