@@ -185,11 +185,17 @@ def test_parallel_points_and_a_train_alongside_lose_nothing(root: Path, tmp_path
 
 
 @pytest.mark.slow
-def test_an_interrupted_parallel_sweep_resumes_to_the_end(root: Path) -> None:
+def test_an_interrupted_parallel_sweep_resumes_to_the_end(root: Path, tmp_path: Path) -> None:
     out = root / "s"
+    # each epoch takes at least 0.1 s, so that no point can end before the other has
+    # started, however slowly a loaded machine starts processes (one did, in a CI-like run)
+    slow = tmp_path / "slow_epochs.py"
+    slow.write_text("import time\nfrom minidl import hookimpl\n\n\n@hookimpl\n"
+                    "def on_epoch_end(trainer, epoch, metrics):\n    time.sleep(0.1)\n")
+    env = {**_env(root), "MINIDL_PLUGINS": str(slow)}
     long = ("--epochs", "50", "--set", "dataset.num_examples=2000")
     process = subprocess.Popen([MINIDL, "sweep", "--grid", "optimizer.lr=0.01,0.03,0.1", "-j", "2", *long,
-                                "--out", str(out)], env=_env(root), stdout=subprocess.PIPE,
+                                "--out", str(out)], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while len(list(out.glob("*/checkpoint.pt"))) < 2:
@@ -201,7 +207,7 @@ def test_an_interrupted_parallel_sweep_resumes_to_the_end(root: Path) -> None:
     assert stdout.count(": interrupted") == 2
     statuses = [json.loads(path.read_text())["status"] for path in out.glob("*/run.json")]
     assert statuses == ["interrupted", "interrupted"]
-    result = subprocess.run([MINIDL, "sweep", "--resume", str(out), "-j", "2"], env=_env(root),
+    result = subprocess.run([MINIDL, "sweep", "--resume", str(out), "-j", "2"], env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("finished (resumed)") == 2 and result.stdout.count(": finished") == 3
