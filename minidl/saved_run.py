@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from minidl.bounds import INT_CAP
-from minidl.checkpoint import check_compatible, load_training_checkpoint
+from minidl.checkpoint import check_compatible, load_training_checkpoint, reason_of
 from minidl.errors import CheckpointError, MinidlError
 from minidl.run import Run
 from minidl.run_layout import CHECKPOINT_FILE, CONFIG_FILE, METRICS_JSONL
@@ -78,14 +78,14 @@ def check_run_dir(run_dir: str | Path, doing: str = "read the run in") -> Path:
     except FileNotFoundError:
         raise CheckpointError(f"{where}: no such directory; give a directory written by minidl train --out") from None
     except OSError as exc:  # a loop of symbolic links, a folder above it that cannot be entered
-        raise CheckpointError(f"{where}: {_reason(exc)}") from None
+        raise CheckpointError(f"{where}: {reason_of(exc)}") from None
     if not stat.S_ISDIR(mode):
         raise CheckpointError(f"{where}: it is a file, not a directory; give a directory written by "
                               "minidl train --out")
     try:
         os.listdir(path)
     except OSError as exc:
-        raise CheckpointError(f"{where}: {_reason(exc)}") from None
+        raise CheckpointError(f"{where}: {reason_of(exc)}") from None
     return path
 
 
@@ -96,12 +96,8 @@ def _exists(path: Path, *, file: bool = False) -> bool:
     except FileNotFoundError:
         return False
     except OSError as exc:
-        raise CheckpointError(f"cannot read {str(path)!r}: {_reason(exc)}") from None
+        raise CheckpointError(f"cannot read {str(path)!r}: {reason_of(exc)}") from None
     return stat.S_ISREG(mode) or not file
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__
 
 
 #: What ``minidl train --out`` always writes into ``config.toml``: every table, each with these keys.
@@ -247,7 +243,7 @@ def read_metrics(run: str | Path) -> list[dict[str, Any]]:
                                           f"{records[-1]['epoch']}; the epochs of {METRICS_JSONL} rise line by line")
                     records.append(record)
     except OSError as exc:
-        raise MinidlError(f"cannot read {str(path)!r}: {_reason(exc)}") from None
+        raise MinidlError(f"cannot read {str(path)!r}: {reason_of(exc)}") from None
     return records
 
 
