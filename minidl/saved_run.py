@@ -195,8 +195,8 @@ def load_run(run_dir: str | Path, plugins: Plugins | None = None, *, device: str
     from minidl.run import build
 
     plugins = plugins or get_plugins()
-    run_dir = check_run_dir(run_dir)
-    config, state = read_run(run_dir, plugins)
+    config, state = read_run(run_dir, plugins)  # checks the directory first (check_run_dir)
+    run_dir = Path(run_dir)
     if device is not None:
         config = config.with_flags(device=device)
     run = build(config, plugins)
