@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from minidl.errors import MinidlError
+from minidl.errors import MinidlError, shown
 from minidl.saved_run import check_run_dir, load_run
 from minidl_sequence.components import check_stateful, predict
 from minidl_sequence.corpus import Vocabulary
@@ -41,5 +41,4 @@ def generate(run_dir: str | Path, prefix: str, length: int, plugins: Plugins | N
     try:
         return predict(prefix, length, saved.model, vocab)
     except MinidlError as exc:
-        shown = repr(prefix) if len(prefix) <= 40 else repr(prefix[:37]) + f"... ({len(prefix)} characters)"
-        raise MinidlError(f"--prefix {shown}: {exc}") from None
+        raise MinidlError(f"--prefix {shown(prefix)}: {exc}") from None
