@@ -168,9 +168,8 @@ class _BookSequences:
     def batches(self, batch_size: int, generator: torch.Generator) -> Batches:
         """One epoch of the book's sampler; an error when it would give no batch at all."""
         n, num_steps = len(self.corpus_indices), self.num_steps
-        count = ((n - 1) // num_steps // batch_size if self.sampler is data_iter_random
-                 else sequence_module("data").consecutive_steps(n, batch_size, num_steps))
-        if count < 1:
+        count = random_count if self.sampler is data_iter_random else consecutive_count
+        if count(n, batch_size, num_steps) < 1:
             raise MinidlError(f"a corpus of {n} characters gives no batch of {batch_size} sequences of "
                               f"num_steps={num_steps}; use a longer corpus or a smaller batch_size or num_steps")
         return self.sampler(self.corpus_indices, batch_size, num_steps, self.device)
