@@ -13,14 +13,13 @@ import re
 from typing import Any, NamedTuple
 
 from minidl.errors import MinidlError
+from minidl.experiments.rundir import STATUSES
 
 CONFIG_KINDS = ("dataset", "model", "loss", "optimizer", "train", "callback")
 WHERE_PATTERN = re.compile(r"^([\w.\-]+)\s*(!=|<=|>=|=|<|>)(.*)$")
 WHERE_COLUMNS = ("id", "dir", "sweep", "status", "dataset", "model", "loss", "optimizer", "lr", "batch_size",
                  "epochs", "seed", "epochs_done", "duration", "started", "ended")
 NUMERIC_COLUMNS = ("lr", "batch_size", "epochs", "seed", "epochs_done", "duration")
-#: The statuses the index records (``killed`` and ``missing`` are worked out when listing).
-RECORDED_STATUSES = ("running", "finished", "diverged", "interrupted", "failed")
 SQLITE_INTEGERS = (-(2**63), 2**63 - 1)  # a larger integer is compared as a float
 
 
@@ -55,11 +54,11 @@ def parse_where(text: str) -> Where:
         value = int(raw.lower() == "true")  # a flag's setting: SQLite's JSON holds true as 1
     if key in NUMERIC_COLUMNS and isinstance(value, str):
         raise MinidlError(f"--where {text!r}: {key} is a number; got {raw!r}")
-    if key == "status" and value not in RECORDED_STATUSES:
+    if key == "status" and value not in STATUSES:
         hint = " (killed and missing are worked out when listing: status=running lists the killed ones)" \
             if value in ("killed", "missing") else ""
         raise MinidlError(f"--where {text!r}: unknown status {raw!r}; accepted: "
-                          f"{', '.join(RECORDED_STATUSES)}{hint}")
+                          f"{', '.join(STATUSES)}{hint}")
     return Where(text, key, operator, value)
 
 
