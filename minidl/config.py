@@ -281,6 +281,11 @@ def from_toml(text: str, source: str = "<config>") -> RunConfig:
 
 def load_config(path: str | Path) -> RunConfig:
     """Read a TOML configuration file."""
+    return from_toml(read_config_text(path), str(Path(path)))
+
+
+def read_config_text(path: str | Path) -> str:
+    """The text of a configuration file; :class:`MinidlError` naming it when it cannot be read."""
     if not str(path).strip():
         raise MinidlError("config file '' is an empty name; give the path of a TOML file")
     path = Path(path)
@@ -293,7 +298,7 @@ def load_config(path: str | Path) -> RunConfig:
     except UnicodeDecodeError as exc:
         raise MinidlError(f"config file {shown(str(path))} cannot be read: not UTF-8 text ({exc.reason} at byte "
                           f"{exc.start})") from None
-    return from_toml(text, str(path))
+    return text
 
 
 def _table(value: Any, source: str, name: str) -> dict[str, Any]:

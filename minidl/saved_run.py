@@ -41,7 +41,7 @@ def read_run(run_dir: str | Path, plugins: Plugins | None = None) -> tuple[RunCo
     :class:`MinidlError` naming the file and the field for a configuration that is
     incomplete or damaged, or a checkpoint that is missing or damaged.
     """
-    from minidl.config import load_config
+    from minidl.config import from_toml, read_config_text
 
     run_dir = check_run_dir(run_dir)
     config_path = run_dir / CONFIG_FILE
@@ -49,8 +49,9 @@ def read_run(run_dir: str | Path, plugins: Plugins | None = None) -> tuple[RunCo
         also = "" if _exists(run_dir / CHECKPOINT_FILE) else f" and no {CHECKPOINT_FILE}"
         raise CheckpointError(f"cannot read the run in {str(run_dir)!r}: it holds no {CONFIG_FILE}{also}; "
                               f"give a directory written by minidl train --out")
-    config = load_config(config_path)
-    check_saved_config(config_path)
+    text = read_config_text(config_path)  # read once: parsed here, and checked whole
+    config = from_toml(text, str(config_path))
+    check_saved_config(config_path, text)
     if plugins is not None:
         config = resolve_saved(config, plugins, config_path)
     if not _exists(run_dir / CHECKPOINT_FILE):
@@ -107,22 +108,19 @@ SAVED_TABLES: dict[str, tuple[str, ...]] = {
 }
 
 
-def check_saved_config(path: str | Path) -> None:
-    """Raise :class:`MinidlError` unless the ``config.toml`` of a run directory is whole.
+def check_saved_config(path: str | Path, text: str) -> None:
+    """Raise :class:`MinidlError` unless ``text``, the ``config.toml`` at ``path`` of a run directory, is whole.
 
     :meth:`RunConfig.to_toml` writes every table (``[train]`` with all its settings, each
     component with its ``name``). A file that lacks one (emptied, cut short, another
     tool's) would otherwise read as the defaults and rebuild another run, silently; the
     message names the file and what it lacks. A configuration given with ``--config``
-    may leave anything out: this is for saved runs only.
+    may leave anything out: this is for saved runs only. ``text`` has been read as
+    TOML already (:func:`~minidl.config.from_toml`).
     """
     import tomllib
 
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:  # load_config has read it already: only a race gets here
-        raise MinidlError(f"config file {str(path)!r} cannot be read: {exc}") from None
+    data = tomllib.loads(text)
     missing = []
     for table, keys in SAVED_TABLES.items():
         value = data.get(table)
@@ -131,7 +129,7 @@ def check_saved_config(path: str | Path) -> None:
         else:
             missing += [f"{table}.{key}" for key in keys if key not in value]
     if missing:
-        raise MinidlError(f"{str(path)!r} is incomplete: it lacks {', '.join(missing)} (minidl train --out "
+        raise MinidlError(f"{str(Path(path))!r} is incomplete: it lacks {', '.join(missing)} (minidl train --out "
                           "writes it whole: it was cut short or edited); restore it")
 
 
