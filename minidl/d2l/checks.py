@@ -15,13 +15,13 @@ from typing import SupportsFloat, SupportsIndex, cast
 
 import torch
 
-from minidl.errors import MinidlError
+from minidl.errors import MinidlError, shown
 
 __all__ = ["as_device", "flag", "integer", "positive_number"]
 
 
 def _shown(value: object) -> str:
-    return f"{value!r} ({type(value).__name__})"
+    return f"{shown(value)} ({type(value).__name__})"
 
 
 def integer(value: object, name: str, where: str, *, minimum: int = 1) -> int:
