@@ -255,12 +255,15 @@ def _metrics_record(path: Path, number: int, line: str) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise MinidlError(f"{where}: not a JSON record (an object): {line.strip()[:60]!r}")
     epoch = record.get("epoch")
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 1 <= epoch <= INT_CAP:
-        found = ("has no 'epoch'" if epoch is None else f"has 'epoch' {_short(epoch)}, not an integer"
-                 if isinstance(epoch, bool) or not isinstance(epoch, int) else
-                 f"has 'epoch' {_short(epoch)}, not one from 1 to {INT_CAP}")
-        raise MinidlError(f"{where}: the record {found}; every line of {METRICS_JSONL} is one epoch's record")
-    return record
+    if epoch is None:
+        found = "has no 'epoch'"
+    elif isinstance(epoch, bool) or not isinstance(epoch, int):
+        found = f"has 'epoch' {_short(epoch)}, not an integer"
+    elif not 1 <= epoch <= INT_CAP:
+        found = f"has 'epoch' {_short(epoch)}, not one from 1 to {INT_CAP}"
+    else:
+        return record
+    raise MinidlError(f"{where}: the record {found}; every line of {METRICS_JSONL} is one epoch's record")
 
 
 def _short(value: Any) -> str:
