@@ -84,7 +84,7 @@ def run_row(path: Path) -> dict[str, Any]:
         "command": json.dumps(command if isinstance(command, list) and all(isinstance(c, str) for c in command)
                               else []),
         "stop_reason": last.get("stop_reason"), "error": last.get("error"), "host": last.get("host"),
-        "pid": last.get("pid") if isinstance(last.get("pid"), int) else None,
+        "pid": last.get("pid"),
         "config": json.dumps(plain(config)), "versions": _versions_text(path / VERSIONS_FILE), "updated": now(),
         **config_fields(config), **metric_fields(records),
     }
