@@ -329,7 +329,7 @@ class RunIndex:
         if close:
             return f"did you mean {', '.join(close)}?"
         shown = sorted(names)
-        what = "their metrics" if metric or column != "config" else "their settings"
+        what = "their metrics" if column != "config" else "their settings"
         return f"{what}: {', '.join(shown[:12])}{', ...' if len(shown) > 12 else ''}" if shown else \
             f"they have no {what.removeprefix('their ')}"
 
