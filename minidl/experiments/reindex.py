@@ -48,8 +48,9 @@ def reindex(root: str | Path | None = None, extra: Sequence[str | Path] = ()) ->
                                                      else "left out of the index")
                           for directory, why in unreadable.items()]
         sweeps = _sweeps(root, rows)
+        indexed = {row["dir"] for row in rows}
         result.dropped = [(run_id, directory) for run_id, directory in known
-                          if directory not in {row["dir"] for row in rows} and not Path(directory).exists()]
+                          if directory not in indexed and not Path(directory).exists()]
         index.replace_all(rows, sweeps)
     result.runs, result.sweeps = len(rows), len(sweeps)
     return result
