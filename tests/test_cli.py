@@ -369,10 +369,8 @@ def register_models(register):
 
 
 @pytest.fixture
-def failing_plugin(tmp_path: Path) -> str:
-    path = tmp_path / "failing.py"
-    path.write_text(FAILING_PLUGIN)
-    return str(path)
+def failing_plugin(plugin_file) -> str:
+    return plugin_file("failing.py", FAILING_PLUGIN)
 
 
 def test_a_model_that_raises_in_training_is_named_in_one_line(invoke, failing_plugin: str) -> None:

@@ -97,10 +97,8 @@ def register_metrics(register):
 
 
 @pytest.fixture
-def broken_metric(tmp_path: Path) -> str:
-    path = tmp_path / "broken_metric.py"
-    path.write_text(BROKEN_METRIC)
-    return str(path)
+def broken_metric(plugin_file) -> str:
+    return plugin_file("broken_metric.py", BROKEN_METRIC)
 
 
 def test_a_metric_whose_factory_raises_is_named_with_its_plugin(invoke, broken_metric: str) -> None:

@@ -33,14 +33,6 @@ def register_callbacks(register):
 '''
 
 
-@pytest.fixture
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("MINIDL_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("MINIDL_LOAD_PLUGINS", "")
-    monkeypatch.delenv("MINIDL_PLUGINS", raising=False)
-    return tmp_path / "runs"
-
-
 def invoke(*args: str):
     return CliRunner().invoke(create_cli(), list(args))
 

@@ -20,12 +20,10 @@ TINY = ("--epochs", "1", "--set", "dataset.num_examples=50", "--set", "dataset.n
 
 
 @pytest.fixture
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("MINIDL_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("MINIDL_LOAD_PLUGINS", "")
-    monkeypatch.delenv("MINIDL_PLUGINS", raising=False)
+def root(root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """tests/conftest.py's runs root, run from tmp_path (relative paths land there)."""
     monkeypatch.chdir(tmp_path)
-    return tmp_path / "runs"
+    return root
 
 
 def invoke(*args: str):

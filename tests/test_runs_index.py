@@ -18,14 +18,6 @@ from minidl.experiments.reindex import reindex
 from minidl.experiments.rundir import derived_id, metric_fields, run_row
 
 
-@pytest.fixture
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("MINIDL_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("MINIDL_LOAD_PLUGINS", "")
-    monkeypatch.delenv("MINIDL_PLUGINS", raising=False)
-    return tmp_path / "runs"
-
-
 def train(*args: str) -> None:
     result = CliRunner().invoke(create_cli(), ["train", "--epochs", "1", "--set", "dataset.num_examples=100", *args])
     assert result.exit_code == 0, result.output

@@ -20,14 +20,6 @@ MINIDL = str(Path(sys.executable).with_name("minidl"))
 TINY = ("--epochs", "1", "--set", "dataset.num_examples=100", "--set", "dataset.num_test=20")
 
 
-@pytest.fixture
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("MINIDL_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("MINIDL_LOAD_PLUGINS", "")
-    monkeypatch.delenv("MINIDL_PLUGINS", raising=False)
-    return tmp_path / "runs"
-
-
 def invoke(*args: str):
     return CliRunner().invoke(create_cli(), list(args))
 

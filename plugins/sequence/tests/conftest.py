@@ -6,9 +6,14 @@ project's ``sequence`` entry point, so another installed plugin cannot change th
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from minidl import Plugins
+from minidl.cli import create_cli
 
 REPO = Path(__file__).resolve().parents[3]  # plugins/sequence/tests -> the repository root
 DATA = REPO.parent / "shared" / "data"  # ../shared/data from the repository root
@@ -34,3 +39,16 @@ def data_env(lyrics: Path, monkeypatch: pytest.MonkeyPatch, plugins: object) -> 
     """``$MINIDL_DATA`` pointing at the shared data folder (after ``plugins`` cleared it)."""
     monkeypatch.setenv("MINIDL_DATA", str(lyrics.parent))
     return lyrics.parent
+
+
+@pytest.fixture
+def train_into(plugins: Plugins, data_env: Path, tmp_path: Path) -> Callable[[str, Sequence[str]], Path]:
+    """``train_into(NAME, ARGS)`` runs ``minidl ARGS --out tmp_path/NAME`` (it must succeed); the run directory."""
+
+    def train(name: str, args: Sequence[str]) -> Path:
+        out = tmp_path / name
+        result = CliRunner().invoke(create_cli(plugins), [*args, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        return out
+
+    return train

@@ -17,11 +17,8 @@ TRAIN = ["train", "-q", "--dataset", "jay-lyrics", "--set", "dataset.num_chars=3
 
 
 @pytest.fixture
-def run_dir(plugins, data_env, tmp_path) -> Path:
-    out = tmp_path / "rnn"
-    result = CliRunner().invoke(create_cli(plugins), [*TRAIN, "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return out
+def run_dir(train_into) -> Path:
+    return train_into("rnn", TRAIN)
 
 
 def generate(plugins, *args: str | Path):

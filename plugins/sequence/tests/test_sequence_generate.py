@@ -20,11 +20,8 @@ TRAIN = ["train", "--dataset", "jay-lyrics", "--set", "dataset.sampling=consecut
 
 
 @pytest.fixture
-def run_dir(plugins, data_env, tmp_path) -> Path:
-    out = tmp_path / "gru"
-    result = CliRunner().invoke(create_cli(plugins), [*TRAIN, "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return out
+def run_dir(train_into) -> Path:
+    return train_into("gru", TRAIN)
 
 
 def generate(plugins, *args: str):
