@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -294,6 +295,9 @@ def plot_run(run_dir: str | Path, dataset: Any, feature: int = 1) -> list[Path]:
 def check_plot_path(path: str | Path) -> tuple[Path, str]:
     """The path and its format; :class:`MinidlError` listing the accepted suffixes otherwise."""
     given, path = str(path), Path(path)
+    if not given.strip() or given.endswith(("/", os.sep)):  # Path('x.png/') would be the file x.png
+        raise MinidlError(f"cannot tell the picture format of {given!r} from its suffix: it names no file; "
+                          f"give the picture's file name, e.g. -o loss.png (accepted: {', '.join(FORMATS)})")
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise MinidlError(

@@ -309,3 +309,10 @@ def test_a_loss_of_zero_or_below_is_drawn_without_matplotlib_s_warning(plugins, 
 
 def test_plot_names_an_empty_output_as_given(plugins, run_dir: Path) -> None:
     assert_refused(invoke(plugins, "plot", run_dir, "-o", ""), "picture format of '' from its suffix")
+
+
+def test_plot_to_a_name_ending_in_a_slash_is_refused(plugins, run_dir: Path) -> None:
+    # Path('loss.png/') is the file loss.png: `minidl plot` wrote it, as `runs plot` did
+    target = run_dir.parent / "loss.png"
+    assert_refused(invoke(plugins, "plot", run_dir, "-o", f"{target}/"), "names no file")
+    assert not target.exists()

@@ -198,7 +198,6 @@ def plot_command(runs: tuple[str, ...], output: str) -> None:
 
     An existing FILE is replaced (atomically), as any program that is told where to write does.
     """
-    import os
 
     from minidl.experiments.index import RunIndex
     from minidl.experiments.lookup import find_runs
@@ -206,9 +205,6 @@ def plot_command(runs: tuple[str, ...], output: str) -> None:
     from minidl.experiments.table import mark_missing
     from minidl.plots import check_plot_path
 
-    if not output.strip() or output.endswith(("/", os.sep)):
-        raise click.BadParameter(f"{output!r} names no file: give the picture's file name, e.g. -o loss.png",
-                                 param_hint="'-o'")
     check_plot_path(output)
     with RunIndex.open(current_runs_root(), create=False) as index:
         rows = find_runs(index, runs)
