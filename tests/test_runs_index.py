@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from minidl.cli import create_cli
 from minidl.errors import MinidlError
@@ -63,6 +65,23 @@ def test_put_update_query_and_one_run_per_directory(root: Path) -> None:
         for bad in ("optimizer.lr') --", "loss; DROP TABLE runs", "best.x'"):  # never into the SQL
             with pytest.raises(MinidlError, match="cannot"):
                 index.runs(sort=bad)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(run_id=st.one_of(st.text("0123456789abcdef", min_size=8, max_size=8),
+                        st.sampled_from(["12345678", "00000012", "1e345678", "0e000000", "12e45678"])))
+def test_an_id_of_hex_digits_is_text_to_where_even_when_it_reads_as_a_number(root: Path, run_id: str) -> None:
+    """Ids are 8 random hex digits: 2% of them are all digits, some read as 1e345678 (a sweep's test met one)."""
+    with RunIndex.open() as index:
+        index.replace_all([], [])  # the examples share one runs root
+        index.put_run(row(run_id, f"/x/{run_id}", sweep=run_id, model="007",
+                          config=json.dumps({"model": {"name": "007", "width": 7}})))
+        index.put_run(row("ffffffff", "/x/other", config=json.dumps({"model": {"name": "7", "width": 8}})))
+        for where in (f"id={run_id}", f"sweep={run_id}", "model=007", "model.name=007", "model.width=7"):
+            assert [r["id"] for r in index.runs(where=[where])] == [run_id], where
+        assert [r["id"] for r in index.runs(where=["model.name=7"])] == ["ffffffff"]  # text "7" as given
+        assert [r["id"] for r in index.runs(where=["model.name!=007"])] == ["ffffffff"]
+        assert [r["id"] for r in index.runs(where=[f"id!={run_id}"])] == ["ffffffff"]
 
 
 @pytest.mark.parametrize("content, reason", [(b"not a database at all" * 100, "unreadable"),

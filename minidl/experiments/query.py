@@ -20,16 +20,21 @@ WHERE_PATTERN = re.compile(r"^([\w.\-]+)\s*(!=|<=|>=|=|<|>)(.*)$")
 WHERE_COLUMNS = ("id", "dir", "sweep", "status", "dataset", "model", "loss", "optimizer", "lr", "batch_size",
                  "epochs", "seed", "epochs_done", "duration", "started", "ended")
 NUMERIC_COLUMNS = ("lr", "batch_size", "epochs", "seed", "epochs_done", "duration")
+#: Columns holding text: a value is compared as given, never read as a number (a run or sweep
+#: id of 8 hex digits may be all digits, 12345678, or read as one, 1e345678).
+TEXT_COLUMNS = tuple(column for column in WHERE_COLUMNS if column not in NUMERIC_COLUMNS)
 SQLITE_INTEGERS = (-(2**63), 2**63 - 1)  # a larger integer is compared as a float
 
 
 class Where(NamedTuple):
-    """One ``--where``: the text as given, its key, operator and value (a number, or text)."""
+    """One ``--where``: the text as given, its key, operator and value (a number, or text), and
+    the value's text as given (``raw``)."""
 
     text: str
     key: str
     operator: str
     value: Any
+    raw: str
 
 
 def parse_where(text: str) -> Where:
@@ -49,7 +54,7 @@ def parse_where(text: str) -> Where:
     if raw[0] in "=<>!":
         raise MinidlError(f"cannot read --where {text!r}: the value begins with {raw[0]!r}; the operators are "
                           "=, !=, <, >, <=, >= (one of them, once)")
-    value = _number_or_text(raw)
+    value = raw if key in TEXT_COLUMNS else _number_or_text(raw)
     if key not in WHERE_COLUMNS and raw.lower() in ("true", "false"):
         value = int(raw.lower() == "true")  # a flag's setting: SQLite's JSON holds true as 1
     if key in NUMERIC_COLUMNS and isinstance(value, str):
@@ -59,13 +64,18 @@ def parse_where(text: str) -> Where:
             if value in ("killed", "missing") else ""
         raise MinidlError(f"--where {text!r}: unknown status {raw!r}; accepted: "
                           f"{', '.join(STATUSES)}{hint}")
-    return Where(text, key, operator, value)
+    return Where(text, key, operator, value, raw)
 
 
 def where_clause(text: str) -> tuple[str, tuple[Any, ...]]:
     """SQL for one ``--where KEY=VALUE`` (``!=``, ``<``, ``>``, ``<=``, ``>=`` also), with its parameter."""
     where = parse_where(text)
-    return f"{key_expression(where.key, 'where')} {where.operator} ?", (where.value,)
+    expression = key_expression(where.key, "where")
+    if where.key not in WHERE_COLUMNS and where.operator in ("=", "!=") \
+            and not isinstance(where.value, str):
+        # a setting's JSON may hold the text "1e3" or "007" as well as the number: = matches either
+        return f"{expression} {'NOT IN' if where.operator == '!=' else 'IN'} (?, ?)", (where.value, where.raw)
+    return f"{expression} {where.operator} ?", (where.value,)
 
 
 def key_expression(key: str, option: str) -> str:
