@@ -7,8 +7,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # tests never open a window
+
+# no per-example time limit: on a loaded CI machine the first example (imports, a first
+# torch call) can take longer than hypothesis's 200 ms, which would fail a correct test
+settings.register_profile("minidl", deadline=None)
+settings.register_profile("thorough", deadline=None, max_examples=2000)  # --hypothesis-profile thorough
+settings.load_profile("minidl")
 
 # the `plugins`, `registry` fixtures for tests/ and every plugins/*/tests (pytest takes
 # pytest_plugins only from this top-level conftest)
