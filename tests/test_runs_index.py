@@ -292,3 +292,23 @@ def test_processes_writing_at_once_lose_nothing(root: Path) -> None:
     with RunIndex.open() as index:
         rows = index.runs(columns=["id", "status", "epochs_done"])
     assert len(rows) == 1600 and all(row["status"] == "finished" for row in rows)
+
+
+def test_a_second_broken_index_in_the_same_second_never_replaces_the_first_set_aside(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime
+
+    from minidl.experiments import reindex as module
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            return datetime(2026, 12, 3, 12, 0, 0, tzinfo=tz)
+
+    monkeypatch.setattr(module, "datetime", Frozen)
+    moved = []
+    for content in (b"first" * 1000, b"second" * 1000, b"third" * 1000):
+        root.mkdir(exist_ok=True)
+        (root / DB_NAME).write_bytes(content)
+        moved.append(reindex().moved_aside)
+    assert len(set(moved)) == 3 and [path.read_bytes()[:5] for path in moved] == [b"first", b"secon", b"third"]

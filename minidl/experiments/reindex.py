@@ -78,6 +78,10 @@ def _known_dirs(root: Path, result: Reindexed) -> list[tuple[str, str]]:
 def _move_aside(path: Path) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     target = path.with_name(f"{path.name}.broken-{stamp}")
+    number = 1
+    while any(Path(f"{target}{suffix}").exists() for suffix in ("", "-wal", "-shm")):
+        number += 1  # one broken index already set aside this second: rename would replace it
+        target = path.with_name(f"{path.name}.broken-{stamp}-{number}")
     for suffix in ("", "-wal", "-shm"):
         source = Path(f"{path}{suffix}")
         if source.exists():
