@@ -231,6 +231,18 @@ def test_random_points_are_reproducible_and_in_range() -> None:
     assert sum(lr < 1e-2 for lr in lrs) > 60  # log-uniform: half the draws below 1e-2, not 1%
 
 
+def test_random_points_are_distinct_and_a_space_too_small_for_the_trials_is_refused() -> None:
+    axes = grid.parse_axes(["optimizer.lr=0.1,0.2", "train.batch_size=int:1..3"])
+    for seed in range(20):  # 6 draws from 6 points: with replacement, all distinct 1.5% of the time
+        drawn = grid.points(axes, "random", 6, seed=seed)
+        assert len(set(drawn)) == 6
+    assert len(set(grid.points(grid.parse_axes(["optimizer.lr=log:1e-3..0.3"]), "random", 5000))) == 5000
+    with pytest.raises(MinidlError, match="--trials 7 is more than the 6 distinct points"):
+        grid.points(axes, "random", 7)
+    with pytest.raises(MinidlError, match="only 2 distinct points in 5000 draws"):
+        grid.points(grid.parse_axes(["optimizer.lr=1e-3..1.001e-3"]), "random", 50)
+
+
 @pytest.mark.parametrize("texts, sampler, trials, message", [
     ([], "grid", None, "empty grid"),
     (["optimizer.lr="], "grid", None, "gives no values"),

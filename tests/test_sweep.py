@@ -86,6 +86,8 @@ def test_random_sampler_draws_reproducibly_from_ranges(root: Path) -> None:
     (("--grid", "optimizer.lr=0.1", "--sampler", "random"), ("--trials N",)),
     (("--grid", "optimizer.lr=0.1", "--sampler", "cube"), ("'cube'", "grid", "random")),
     (("--grid", "optimizer.lr=0.1", "-j", "0"), ("-j", "0")),
+    (("--grid", "optimizer.lr=0.1,0.2", "--grid", "train.batch_size=int:1..3", "--sampler", "random",
+      "--trials", "7"), ("--trials 7", "6 distinct points")),
 ])
 def test_bad_sweeps_are_one_line_and_train_nothing(root: Path, args: tuple[str, ...],
                                                    fragments: tuple[str, ...]) -> None:

@@ -131,8 +131,20 @@ def points(axes: Sequence[Axis], sampler: str = "grid", trials: int | None = Non
         raise MinidlError(f"--sampler random needs --trials N: how many points to draw (1 to {MAX_POINTS})")
     if not 1 <= trials <= MAX_POINTS:
         raise MinidlError(f"--sampler random needs --trials N with N from 1 to {MAX_POINTS}, got {trials}")
+    size = math.prod(len(axis.values) if not axis.scale else int(axis.high) - int(axis.low) + 1
+                     for axis in axes if axis.scale in ("", "int")) \
+        if all(axis.scale in ("", "int") for axis in axes) else None
+    if size is not None and trials > size:
+        raise MinidlError(f"--trials {trials} is more than the {size} distinct points these --grid values give; "
+                          f"give --trials {size} or fewer, or --sampler grid")
     rng = random.Random(seed)
-    return [tuple(f"{axis.key}={axis.draw(rng)}" for axis in axes) for _ in range(trials)]
+    drawn: dict[tuple[str, ...], None] = {}  # a point drawn again would train the same run twice
+    for attempt in range(1, 100 * trials + 1):
+        drawn.setdefault(tuple(f"{axis.key}={axis.draw(rng)}" for axis in axes), None)
+        if len(drawn) == trials:
+            return list(drawn)
+    raise MinidlError(f"--trials {trials}: only {len(drawn)} distinct points in {attempt} draws (values are drawn "
+                      "to 4 significant digits); give fewer --trials or wider ranges")
 
 
 def apply_point(config: RunConfig, point: Sequence[str]) -> RunConfig:
