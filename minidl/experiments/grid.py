@@ -139,11 +139,12 @@ def points(axes: Sequence[Axis], sampler: str = "grid", trials: int | None = Non
                           f"give --trials {size} or fewer, or --sampler grid")
     rng = random.Random(seed)
     drawn: dict[tuple[str, ...], None] = {}  # a point drawn again would train the same run twice
-    for attempt in range(1, 100 * trials + 1):
+    draws = 100 * trials
+    for _ in range(draws):
         drawn.setdefault(tuple(f"{axis.key}={axis.draw(rng)}" for axis in axes), None)
         if len(drawn) == trials:
             return list(drawn)
-    raise MinidlError(f"--trials {trials}: only {len(drawn)} distinct points in {attempt} draws (values are drawn "
+    raise MinidlError(f"--trials {trials}: only {len(drawn)} distinct points in {draws} draws (values are drawn "
                       "to 4 significant digits); give fewer --trials or wider ranges")
 
 
