@@ -94,6 +94,7 @@ _FIELDS: dict[str, tuple[_Check, str]] = {
     "dataset": (_is_str_dict, "a dict (a dataset state_dict)"),
     "loss": (_is_str_dict, "a dict (a loss state_dict)"),
     "callbacks": (_is_list_of_dicts, "a list of dicts (one state per callback)"),
+    "config": (lambda v: isinstance(v, str), "the run's configuration (TOML text)"),
     "epoch_seconds": (lambda v: isinstance(v, list) and all(_is_number(s) for s in v),
                       "a list of seconds per epoch (numbers)"),
 }

@@ -11,11 +11,12 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from minidl.bounds import INT_CAP
 from minidl.checkpoint import check_compatible, load_training_checkpoint, reason_of
-from minidl.errors import CheckpointError, MinidlError
+from minidl.errors import CheckpointError, MinidlError, shown
 from minidl.run import Run
 from minidl.run_layout import CHECKPOINT_FILE, CONFIG_FILE, METRICS_JSONL
 
@@ -59,7 +60,48 @@ def read_run(run_dir: str | Path, plugins: Plugins | None = None) -> tuple[RunCo
             return config, None
         raise CheckpointError(f"cannot read the run in {str(run_dir)!r}: it holds no {CHECKPOINT_FILE} "
                               f"although {METRICS_JSONL} records {_recorded_epochs(run_dir)} epochs")
-    return config, load_training_checkpoint(run_dir / CHECKPOINT_FILE)
+    state = load_training_checkpoint(run_dir / CHECKPOINT_FILE)
+    if plugins is not None:
+        check_config_unchanged(config_path, text, config, state, plugins)
+    return config, state
+
+
+def check_config_unchanged(config_path: Path, text: str, config: RunConfig, state: Mapping[str, Any],
+                           plugins: Plugins) -> None:
+    """Refuse a ``config.toml`` edited (or a line deleted) since its checkpoint was saved.
+
+    The checkpoint holds the configuration it was trained with (``"config"``; a checkpoint
+    of an older minidl holds none, and nothing is checked). ``config`` is the file's,
+    resolved; only the settings a resume may change (``train.epochs``, ``train.device``)
+    may differ: any other would build a run that is not the one the checkpoint holds.
+    """
+    from minidl.config import RESUMABLE, flatten, from_toml
+
+    saved_text = state.get("config")
+    if not isinstance(saved_text, str) or saved_text == text:
+        return
+    try:
+        trained = from_toml(saved_text, f"{CHECKPOINT_FILE}'s configuration").resolve(plugins.registry)
+    except MinidlError:
+        return  # it names something no longer installed: config.toml's own resolution is the check
+    before, after = flatten(trained.to_dict()), flatten(config.to_dict())
+    changed = sorted(key for key in before.keys() | after.keys()
+                     if key not in RESUMABLE and before.get(key) != after.get(key))
+    if not changed:
+        return
+    written = flatten(from_toml(text, str(config_path)).to_dict())
+    shown = "; ".join(f"{key} is {_setting(after, key, written)} there, {_setting(before, key)} in the checkpoint"
+                      for key in changed[:3]) + ("; ..." if len(changed) > 3 else "")
+    raise MinidlError(f"{str(config_path)!r} is not the configuration its checkpoint was trained with: {shown}; "
+                      f"put it back, or start a new run from it: minidl train --config {config_path} "
+                      "--out NEW_DIR")
+
+
+def _setting(values: Mapping[str, Any], key: str, written: Mapping[str, Any] | None = None) -> str:
+    if key not in values:
+        return "not set"
+    text = shown(values[key])
+    return f"{text} (its default: the line is missing)" if written is not None and key not in written else text
 
 
 def check_run_dir(run_dir: str | Path, doing: str = "read the run in") -> Path:

@@ -164,6 +164,32 @@ def test_a_config_that_is_not_utf8_names_the_byte(plugins, run_dir: Path) -> Non
     every_reader_refuses(plugins, run_dir, "config.toml' cannot be read: not UTF-8 text (invalid start byte at byte 0)")
 
 
+@pytest.mark.parametrize("old, new, fragment", [
+    ("lr = 0.03", "lr = 0.3", "optimizer.lr is 0.3 there, 0.03 in the checkpoint"),
+    ("num_test = 50\n", "", "dataset.num_test is 0 (its default: the line is missing) there, 50 in the checkpoint"),
+    ('grad = "autograd"', 'grad = "analytic"', "model.grad is 'analytic' there, 'autograd' in the checkpoint"),
+])
+def test_a_config_edited_since_its_checkpoint_is_refused_not_trained_on(plugins, run_dir: Path, old: str, new: str,
+                                                                      fragment: str) -> None:
+    """A changed or deleted line built another run than the checkpoint's and went on training it, silently."""
+    path = run_dir / "config.toml"
+    path.write_text(path.read_text().replace(old, new, 1))
+    every_reader_refuses(plugins, run_dir, f"{str(path)!r} is not the configuration its checkpoint was trained with",
+                         fragment, f"minidl train --config {path} --out NEW_DIR")
+
+
+def test_epochs_and_device_may_differ_and_an_older_checkpoint_is_not_compared(plugins, run_dir: Path) -> None:
+    path = run_dir / "config.toml"
+    path.write_text(path.read_text().replace("epochs = 2", "epochs = 4"))
+    assert invoke(plugins, "train", "-q", "--resume", run_dir, "--epochs", "3").exit_code == 0
+    assert load_run(run_dir, plugins).trainer.epoch == 3
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert "lr = 0.03" in state.pop("config")
+    torch.save(state, run_dir / "checkpoint.pt")  # as minidl before the configuration was saved in it
+    path.write_text(path.read_text().replace("lr = 0.03", "lr = 0.3"))
+    assert load_run(run_dir, plugins).config.optimizer.options["lr"] == 0.3
+
+
 # -- checkpoint.pt ---------------------------------------------------------------------------
 def test_a_checkpoint_of_random_bytes_says_it_is_no_torch_archive(plugins, run_dir: Path) -> None:
     (run_dir / "checkpoint.pt").write_bytes(bytes(range(256)) * 4)

@@ -55,5 +55,12 @@ def test_a_checkpoint_of_another_vocabulary_names_the_checkpoint(plugins, run_di
     assert CliRunner().invoke(create_cli(plugins), [*TRAIN, "--set", "dataset.num_chars=500",
                                                     "--out", str(other)]).exit_code == 0
     shutil.copy(other / "checkpoint.pt", run_dir / "checkpoint.pt")
+    one_line(generate(plugins, run_dir, "--prefix", "我"), f"{str(run_dir / 'config.toml')!r} is not the "
+             "configuration its checkpoint was trained with: dataset.num_chars is 300 there, 500 in the checkpoint")
+    import torch  # a checkpoint of an older minidl holds no configuration: its fields are still checked
+
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    del state["config"]
+    torch.save(state, run_dir / "checkpoint.pt")
     one_line(generate(plugins, run_dir, "--prefix", "我"),
              f"checkpoint {str(run_dir / 'checkpoint.pt')!r}: field 'dataset'")
