@@ -259,3 +259,24 @@ def test_an_empty_id_and_a_sort_metric_no_run_has_are_refused(root: Path) -> Non
     assert [run["id"] for run in listed("--sort", "test_loss")] == [run_id(root / "a")]
     assert [run["id"] for run in listed("--sort", "best.loss")] == [run_id(root / "a")]  # a dotted key: as before
     assert [run["id"] for run in listed("--sort", "lr")] == [run_id(root / "a")]
+
+
+def test_a_resumed_copy_of_a_run_directory_is_a_run_of_its_own_a_moved_one_keeps_its_id(root: Path) -> None:
+    """cp -r runs/a runs/b, then resuming b, replaced a's row with b's: runs list lost a."""
+    from minidl.experiments.rundir import derived_id
+
+    ok("train", *TINY, "--out", str(root / "a"))
+    original = run_id(root / "a")
+    shutil.copytree(root / "a", root / "b")
+    resumed = ok("train", "--resume", str(root / "b"), "--epochs", "2")
+    copy = derived_id(root / "b")
+    assert f"holds run {original} as {root / 'a'} does (a copy): recorded as run {copy}" in resumed.stderr
+    assert run_id(root / "b") == copy and run_id(root / "a") == original
+    listed = {run["id"]: run for run in json.loads(ok("runs", "list", "--json").stdout)}
+    assert {identifier: (Path(run["dir"]).name, run["epochs_done"]) for identifier, run in listed.items()} == \
+        {original: ("a", 1), copy: ("b", 2)}
+    shutil.move(root / "a", root / "c")  # moved, not copied: the same run, now in c
+    moved = ok("train", "--resume", str(root / "c"), "--epochs", "2")
+    assert "a copy" not in moved.stderr and run_id(root / "c") == original
+    listed = {run["id"]: Path(run["dir"]).name for run in json.loads(ok("runs", "list", "--json").stdout)}
+    assert listed == {original: "c", copy: "b"}
