@@ -217,9 +217,7 @@ def check_resume_compatible(saved: RunConfig, new: RunConfig, state: Mapping[str
     """
     if not (saved.resolved and new.resolved):
         raise TypeError("check_resume_compatible compares resolved configurations: resolve both first")
-    before, after = flatten(saved.to_dict()), flatten(new.to_dict())
-    changed = sorted(key for key in before.keys() | after.keys()
-                     if key not in RESUMABLE and before.get(key) != after.get(key))
+    changed = changed_settings(saved, new)
     if changed:
         raise MinidlError(f"--resume continues the saved run: only --epochs and --device may change, "
                           f"not {', '.join(changed)}")
@@ -227,6 +225,21 @@ def check_resume_compatible(saved: RunConfig, new: RunConfig, state: Mapping[str
     if new.train.epochs < done:
         raise MinidlError(f"the run in {where!r} has already trained {done} epochs; "
                           f"--epochs is the new total: give {done} or more")
+
+
+def comparable(config: RunConfig) -> dict[str, Any]:
+    """``config`` as one level of settings to compare two runs by: :func:`flatten` of its
+    :meth:`~RunConfig.to_dict`, and ``callbacks``, the callbacks in order (one without
+    options has no setting of its own)."""
+    return {**flatten(config.to_dict()), "callbacks": list(config.callbacks)}
+
+
+def changed_settings(before: RunConfig, after: RunConfig) -> list[str]:
+    """The settings of :func:`comparable` that differ, except those a resume may change; each
+    component's ``name`` first, then the rest in order."""
+    old, new = comparable(before), comparable(after)
+    changed = [key for key in old.keys() | new.keys() if key not in RESUMABLE and old.get(key) != new.get(key)]
+    return sorted(changed, key=lambda key: (not key.endswith(".name"), key != "callbacks", key))
 
 
 def flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -166,14 +166,18 @@ class RunRecorder:
         # The trainer counts the epoch and appends its record only after this hook.
         state = trainer.state_dict()
         state["epoch"], state["history"] = epoch, [*trainer.history.records, row]
-        state["config"] = self._config_text  # what config.toml must still say when the run is read back
+        if self._config_text:  # what config.toml must still say when the run is read back
+            state["config"] = self._config_text
         save_checkpoint(self.checkpoint_path, state)
         self.saved_epoch = epoch
 
     @hookimpl
     def on_fit_end(self, trainer: Trainer, history: History) -> None:
         """Save the final state (also when no epoch ran, e.g. resuming a finished run)."""
-        save_checkpoint(self.checkpoint_path, {**trainer.state_dict(), "config": self._config_text})
+        state = trainer.state_dict()
+        if self._config_text:
+            state["config"] = self._config_text
+        save_checkpoint(self.checkpoint_path, state)
 
     def finish(self, status: str, **details: str | None) -> bool:
         """Record in ``run.json`` how this invocation ended (finished, diverged, interrupted, failed).

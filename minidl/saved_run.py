@@ -75,7 +75,7 @@ def check_config_unchanged(config_path: Path, text: str, config: RunConfig, stat
     resolved; only the settings a resume may change (``train.epochs``, ``train.device``)
     may differ: any other would build a run that is not the one the checkpoint holds.
     """
-    from minidl.config import RESUMABLE, flatten, from_toml
+    from minidl.config import changed_settings, comparable, flatten, from_toml
 
     saved_text = state.get("config")
     if not isinstance(saved_text, str) or saved_text == text:
@@ -84,15 +84,16 @@ def check_config_unchanged(config_path: Path, text: str, config: RunConfig, stat
         trained = from_toml(saved_text, f"{CHECKPOINT_FILE}'s configuration").resolve(plugins.registry)
     except MinidlError:
         return  # it names something no longer installed: config.toml's own resolution is the check
-    before, after = flatten(trained.to_dict()), flatten(config.to_dict())
-    changed = sorted(key for key in before.keys() | after.keys()
-                     if key not in RESUMABLE and before.get(key) != after.get(key))
+    changed = changed_settings(trained, config)
     if not changed:
         return
+    swapped = [key for key in changed if key.endswith(".name") or key == "callbacks"]
+    changed = swapped or changed  # another component: its options differ too, and say no more
+    before, after = comparable(trained), comparable(config)
     written = flatten(from_toml(text, str(config_path)).to_dict())
-    shown = "; ".join(f"{key} is {_setting(after, key, written)} there, {_setting(before, key)} in the checkpoint"
-                      for key in changed[:3]) + ("; ..." if len(changed) > 3 else "")
-    raise MinidlError(f"{str(config_path)!r} is not the configuration its checkpoint was trained with: {shown}; "
+    differences = "; ".join(f"{key} is {_setting(after, key, written)} there, {_setting(before, key)} in the "
+                            "checkpoint" for key in changed[:3]) + ("; ..." if len(changed) > 3 else "")
+    raise MinidlError(f"{str(config_path)!r} is not the configuration its checkpoint was trained with: {differences}; "
                       f"put it back, or start a new run from it: minidl train --config {config_path} "
                       "--out NEW_DIR")
 
@@ -101,7 +102,8 @@ def _setting(values: Mapping[str, Any], key: str, written: Mapping[str, Any] | N
     if key not in values:
         return "not set"
     text = shown(values[key])
-    return f"{text} (its default: the line is missing)" if written is not None and key not in written else text
+    missing = written is not None and key not in written and key != "callbacks"
+    return f"{text} (its default: the line is missing)" if missing else text
 
 
 def check_run_dir(run_dir: str | Path, doing: str = "read the run in") -> Path:

@@ -291,6 +291,10 @@ def test_check_resume_compatible(registry):
     check_resume_compatible(saved, saved.with_flags(epochs=6, device="auto").resolve(registry), {"epoch": 3})
     with pytest.raises(MinidlError, match=r"only --epochs and --device may change, not optimizer\.lr, train\.seed"):
         check_resume_compatible(saved, saved.with_flags(lr=0.1, seed=2).resolve(registry), {"epoch": 3})
+    with_callback = saved.with_flags(callbacks=["tensorboard"]).resolve(registry)
+    assert with_callback.to_dict()["callback"] == {"tensorboard": {}}  # no option: no setting of its own
+    with pytest.raises(MinidlError, match=r"may change, not callbacks$"):  # was accepted: flatten() saw nothing
+        check_resume_compatible(saved, with_callback, {"epoch": 3})
     with pytest.raises(MinidlError, match="'runs/a' has already trained 3 epochs; --epochs is the new total"):
         check_resume_compatible(saved, saved.with_flags(epochs=2).resolve(registry), {"epoch": 3}, where="runs/a")
     with pytest.raises(TypeError, match="resolve both"):

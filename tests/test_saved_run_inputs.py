@@ -178,9 +178,23 @@ def test_a_config_edited_since_its_checkpoint_is_refused_not_trained_on(plugins,
                          fragment, f"minidl train --config {path} --out NEW_DIR")
 
 
+def test_a_callback_section_deleted_or_a_component_swapped_is_named_alone(plugins, tmp_path: Path) -> None:
+    run_dir = tmp_path / "cb"
+    assert invoke(plugins, "train", "-q", "--epochs", "1", "--set", "dataset.num_examples=50", "--callback",
+                  "tensorboard", "--callback", "early-stopping", "--out", run_dir).exit_code == 0
+    path = run_dir / "config.toml"
+    text = path.read_text()
+    path.write_text(text.replace("[callback.tensorboard]\n", ""))  # no options: only its table says it is there
+    every_reader_refuses(plugins, run_dir, "callbacks is ['early-stopping'] there, ['tensorboard', "
+                         "'early-stopping'] in the checkpoint; put it back")
+    path.write_text(text.replace('name = "sgd"', 'name = "torch-sgd"'))
+    installed = minidl.load_plugins()  # torch-sgd comes with minidl-concise
+    every_reader_refuses(installed, run_dir, "optimizer.name is 'torch-sgd' there, 'sgd' in the checkpoint; put it")
+
+
 def test_epochs_and_device_may_differ_and_an_older_checkpoint_is_not_compared(plugins, run_dir: Path) -> None:
     path = run_dir / "config.toml"
-    path.write_text(path.read_text().replace("epochs = 2", "epochs = 4"))
+    path.write_text(path.read_text().replace("epochs = 2", "epochs = 4").replace('device = "cpu"', 'device = "auto"'))
     assert invoke(plugins, "train", "-q", "--resume", run_dir, "--epochs", "3").exit_code == 0
     assert load_run(run_dir, plugins).trainer.epoch == 3
     state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
