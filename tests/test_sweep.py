@@ -87,7 +87,8 @@ def test_random_sampler_draws_reproducibly_from_ranges(root: Path) -> None:
     (("--grid", "optimizer.lr=0.1", "--sampler", "cube"), ("'cube'", "grid", "random")),
     (("--grid", "optimizer.lr=0.1", "-j", "0"), ("-j", "0")),
     (("--grid", "optimizer.lr=0.1,0.2", "--grid", "train.batch_size=int:1..3", "--sampler", "random",
-      "--trials", "7"), ("--trials 7", "6 distinct points")),
+      "--trials", "7"), ("--trials 7 is more than the 6 distinct points",)),
+    (("--grid", "optimizer.lr=0.1,1e-1", "--sampler", "random", "--trials", "2"), ("the same configuration",)),
 ])
 def test_bad_sweeps_are_one_line_and_train_nothing(root: Path, args: tuple[str, ...],
                                                    fragments: tuple[str, ...]) -> None:
@@ -131,6 +132,33 @@ def test_resume_skips_finished_points_resumes_half_done_ones_and_reruns_lost_one
     assert json.loads((second / "run.json").read_text())["id"] == info["id"]
     assert len(table_ids(result.stdout)) == 3
     assert "3 of 3 points already done" in ok("sweep", "--resume", str(out)).stdout
+
+
+def test_a_resumed_copy_of_a_sweep_is_a_sweep_of_its_own_and_the_original_keeps_its_rows(root: Path) -> None:
+    """cp -r of a sweep, then --resume of the copy, took over the original's sweep row and listed its points."""
+    import shutil
+    import sqlite3
+
+    from minidl.experiments.rundir import derived_id
+
+    ok("sweep", "--grid", "optimizer.lr=0.01,0.1", *TINY, "--out", str(root / "s"))
+    original = json.loads((root / "s" / "sweep.json").read_text())["id"]
+    shutil.copytree(root / "s", root / "t")
+    info = json.loads((root / "t" / "001-lr=0.1" / "run.json").read_text())
+    (root / "t" / "001-lr=0.1" / "run.json").write_text(json.dumps({**info, "status": "interrupted"}))
+    result = ok("sweep", "--resume", str(root / "t"))
+    copy = derived_id(root / "t")
+    assert f"holds sweep {original} as {root / 's'} does (a copy): recorded as sweep {copy}" in result.stderr
+    assert json.loads((root / "t" / "sweep.json").read_text())["id"] == copy
+    db = sqlite3.connect(root / "minidl.db")
+    assert sorted(db.execute("SELECT id, dir FROM sweeps")) == sorted([(original, str(root / "s")),
+                                                                      (copy, str(root / "t"))])
+    for sweep_id, directory in ((original, "s"), (copy, "t")):
+        listed = json.loads(ok("runs", "list", "--json", "--where", f"sweep={sweep_id}").stdout)
+        assert sorted(Path(run["dir"]).relative_to(root).parts[0] for run in listed) == [directory, directory]
+    assert len({run["id"] for run in json.loads(ok("runs", "list", "--json").stdout)}) == 4
+    assert sorted(table_ids(result.stdout)) == sorted(run["id"] for run in json.loads(
+        ok("runs", "list", "--json", "--where", f"sweep={copy}").stdout))
 
 
 def test_a_diverged_point_is_reported_and_the_sweep_goes_on(root: Path) -> None:

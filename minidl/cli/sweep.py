@@ -66,6 +66,8 @@ def sweep_command(plugins: Plugins, grid: tuple[str, ...], out: str | None, resu
     else:
         directory, spec, points = _new(plugins, grid, out, sampler, trials, sweep_seed, train_flags, root)
     with RunIndex.open(root) as index:  # a broken index fails here, before anything trains
+        if resume is not None:
+            spec = _own_id_for_a_copy(index, directory, spec, points)
         _record_sweep(index, directory, spec)
     with sweep.locked(directory), sigterm_interrupts():
         failed = _run(plugins, directory, spec, points, processes, root)
@@ -99,7 +101,7 @@ def _new(plugins: Plugins, grid: tuple[str, ...], out: str | None, sampler: str,
     config_path = train_flags.pop("config_path")
     base = (load_config(config_path) if config_path else RunConfig()).with_flags(
         assignments=train_flags.pop("assignments"), **train_flags)
-    grids.check_points(base, plugins.registry, assignments, distinct=sampler == "grid")
+    grids.check_points(base, plugins.registry, assignments, distinct=True)
     points = [sweep.Point(number, grids.point_name(number, point), point) for number, point in enumerate(assignments)]
     spec = sweep.new_spec(grid=grid, sampler=sampler, trials=trials, seed=seed, plugins=_plugin_specs(),
                           points=points)
@@ -128,6 +130,36 @@ def _resumed(plugins: Plugins, resume: str, out: str | None, grid: tuple[str, ..
         except MinidlError as exc:
             raise MinidlError(f"cannot resume the sweep in {str(directory)!r}: {exc}") from None
     return directory, spec, points
+
+
+def _own_id_for_a_copy(index: Any, directory: Path, spec: dict[str, Any], points: list[Any]) -> dict[str, Any]:
+    """A resumed copy of another sweep's directory (``cp -r``) gets a sweep id of its own, and its
+    finished points rows of their own (the ids ``runs reindex`` gives copies): the original's rows stay."""
+    from minidl.experiments import sweep
+    from minidl.experiments.rundir import SWEEP_FILE, copy_of, derived_id, run_row
+    from minidl.run_layout import RUN_FILE
+
+    recorded = {row["id"]: row["dir"] for row in index.sweeps()}.get(spec["id"])
+    original = copy_of(directory, spec["id"], recorded, SWEEP_FILE)
+    if original is None:
+        return spec
+    copied = {**spec, "id": derived_id(directory)}
+    sweep.write_spec(directory, copied)
+    click.echo(f"Note: {directory} holds sweep {spec['id']} as {original} does (a copy): recorded as sweep "
+               f"{copied['id']}", err=True)
+    known = dict(index.ids_and_dirs())
+    for point in points:
+        point_dir = directory / point.name
+        if sweep.point_state(point_dir) != "done":
+            continue  # resumed below: `train --resume` tells the copy apart itself
+        try:
+            row = run_row(point_dir)
+        except MinidlError:
+            continue  # a damaged point: runs reindex reports it
+        if copy_of(point_dir, row["id"], known.get(row["id"]), RUN_FILE) is not None:
+            row["id"] = derived_id(point_dir)
+        index.put_run(row)
+    return copied
 
 
 def _record_sweep(index: Any, directory: Path, spec: dict[str, Any]) -> None:

@@ -55,6 +55,20 @@ def derived_id(path: Path) -> str:
     return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
 
 
+def copy_of(directory: Path, identifier: str, recorded: str | None, file_name: str) -> Path | None:
+    """The directory ``directory`` was copied from (``cp -r``), if it is one: the index records
+    ``identifier`` at ``recorded``, another directory whose ``file_name`` (``run.json``,
+    ``sweep.json``) still holds that id. None for the same directory, or one moved (gone from
+    ``recorded``, or no longer holding the id): a moved directory keeps its id."""
+    if recorded is None or Path(recorded) == directory.resolve():
+        return None
+    try:
+        record = read_json(Path(recorded) / file_name)
+    except MinidlError:
+        return None
+    return Path(recorded) if isinstance(record, dict) and record.get("id") == identifier else None
+
+
 def read_json(path: Path) -> Any:
     """A JSON file's content; :class:`MinidlError` naming the file when it is missing or broken."""
     try:

@@ -89,6 +89,16 @@ def create(directory: Path, spec: dict[str, Any], base_toml: str) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         with atomic_open(directory / BASE_FILE, "w", encoding="utf-8") as file:
             file.write(base_toml)
+    except OSError as exc:
+        raise MinidlError(f"cannot write the sweep into {str(directory)!r}: {exc.strerror or exc}") from None
+    write_spec(directory, spec)
+
+
+def write_spec(directory: Path, spec: dict[str, Any]) -> None:
+    """(Re)write ``directory/sweep.json`` atomically."""
+    from minidl.checkpoint import atomic_open
+
+    try:
         with atomic_open(directory / SWEEP_FILE, "w", encoding="utf-8") as file:
             file.write(json.dumps(spec, indent=2) + "\n")
     except OSError as exc:

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from minidl.errors import DivergedError, MinidlError
 from minidl.experiments.index import RunIndex, reindex_hint
-from minidl.experiments.rundir import derived_id, metric_fields, now, read_json, run_row
+from minidl.experiments.rundir import copy_of, derived_id, metric_fields, now, run_row
 from minidl.hookspecs import hookimpl
+from minidl.run_layout import RUN_FILE
 from minidl.signals import Terminated
 
 if TYPE_CHECKING:
@@ -63,14 +64,13 @@ class IndexTracker:
             return
         run_id, out = self.recorder.run_id, self.recorder.out.resolve()
         try:
-            recorded = dict(self.index.ids_and_dirs()).get(run_id)
+            original = copy_of(out, run_id, dict(self.index.ids_and_dirs()).get(run_id), RUN_FILE)
         except MinidlError:
             return  # the index cannot be read now: the writes will say so
-        if recorded is None or Path(recorded) == out or not _holds_run(Path(recorded), run_id):
-            return
-        self.recorder.run_id = derived_id(out)
-        print(f"Note: {self.recorder.out} holds run {run_id} as {recorded} does (a copy): recorded as run "
-              f"{self.recorder.run_id}", file=sys.stderr)
+        if original is not None:
+            self.recorder.run_id = derived_id(out)
+            print(f"Note: {self.recorder.out} holds run {run_id} as {original} does (a copy): recorded as run "
+                  f"{self.recorder.run_id}", file=sys.stderr)
 
     # -- training events -------------------------------------------------------------------
     @hookimpl
@@ -126,14 +126,3 @@ class IndexTracker:
                       f"({reindex_hint(self.index.root)} indexes it)", file=sys.stderr)
             self._warned = True
         self._last_write = time.monotonic()
-
-
-def _holds_run(directory: Path, run_id: str) -> bool:
-    """Whether ``directory`` is still a run directory whose ``run.json`` holds ``run_id``."""
-    from minidl.run_layout import RUN_FILE
-
-    try:
-        record = read_json(directory / RUN_FILE)
-    except MinidlError:
-        return False
-    return isinstance(record, dict) and record.get("id") == run_id
