@@ -324,3 +324,31 @@ def test_a_second_broken_index_in_the_same_second_never_replaces_the_first_set_a
         (root / DB_NAME).write_bytes(content)
         moved.append(reindex().moved_aside)
     assert len(set(moved)) == 3 and [path.read_bytes()[:5] for path in moved] == [b"first", b"secon", b"third"]
+
+
+def test_reindex_keeps_an_id_where_the_index_knew_it_and_tells_copied_sweeps_apart(root: Path) -> None:
+    """A copy sorted first (runs/a copied from runs/b) took the id; a copied sweep replaced the original's row."""
+    import shutil
+
+    from minidl.experiments.sweep import SWEEP_FILE
+
+    train("--out", str(root / "b"))
+    original = json.loads((root / "b" / "run.json").read_text())["id"]
+    shutil.copytree(root / "b", root / "a")
+    result = CliRunner().invoke(create_cli(), ["sweep", "--grid", "optimizer.lr=0.01,0.1", "--epochs", "1",
+                                               "--set", "dataset.num_examples=100", "--out", str(root / "s")])
+    assert result.exit_code == 0, result.output
+    sweep_id = json.loads((root / "s" / SWEEP_FILE).read_text())["id"]
+    shutil.copytree(root / "s", root / "r")  # sorted before s
+    done = reindex()
+    copy = derived_id(root / "r")
+    assert any(f"{root / 'r'} holds sweep id {sweep_id}" in line and copy in line for line in done.renamed)
+    assert done.sweeps == 2 and done.runs == 6
+    with RunIndex.open() as index:
+        assert {run["dir"]: run["id"] for run in index.runs()}[str(root / "b")] == original
+        assert {run["dir"]: run["id"] for run in index.runs()}[str(root / "a")] == derived_id(root / "a")
+        assert sorted((sweep["id"], sweep["dir"]) for sweep in index.sweeps()) == \
+            sorted([(sweep_id, str(root / "s")), (copy, str(root / "r"))])
+        for identifier, directory in ((sweep_id, "s"), (copy, "r")):
+            points = index.runs(where=[f"sweep={identifier}"])
+            assert sorted(Path(run["dir"]).parent.name for run in points) == [directory, directory]

@@ -40,14 +40,14 @@ def reindex(root: str | Path | None = None, extra: Sequence[str | Path] = ()) ->
     known = _known_dirs(root, result)
     with RunIndex.open(root) as index:
         unreadable: dict[Path, str] = {}  # directory -> why
-        rows = _rows(_candidates(root, known, extra), result, unreadable)
+        rows = _rows(_candidates(root, known, extra), result, unreadable, set(known))
         kept = _kept_rows(index, unreadable, {row["id"] for row in rows})
         rows += kept
         kept_dirs = {Path(row["dir"]) for row in kept}
         result.skipped = [f"{directory}: {why}; " + ("kept as the index last recorded it" if directory in kept_dirs
                                                      else "left out of the index")
                           for directory, why in unreadable.items()]
-        sweeps = _sweeps(root, rows)
+        sweeps = _sweeps(root, rows, {(row["id"], row["dir"]) for row in index.sweeps()}, result)
         indexed = {row["dir"] for row in rows}
         result.dropped = [(run_id, directory) for run_id, directory in known
                           if directory not in indexed and not Path(directory).exists()]
@@ -109,17 +109,21 @@ def _candidates(root: Path, known: Iterable[tuple[str, str]], extra: Sequence[st
     return list(found)
 
 
-def _rows(directories: Sequence[Path], result: Reindexed, unreadable: dict[Path, str]) -> list[dict[str, Any]]:
-    rows, seen = [], set()
+def _rows(directories: Sequence[Path], result: Reindexed, unreadable: dict[Path, str],
+          known: set[tuple[str, str]]) -> list[dict[str, Any]]:
+    read = []
     for directory in directories:
         try:
-            row = run_row(directory)
+            read.append(run_row(directory))
         except (MinidlError, OSError) as exc:
             unreadable[directory] = str(exc)
-            continue
+    # the directory the index already knows by an id keeps it; a copy of it gets its own
+    read.sort(key=lambda row: (row["id"], row["dir"]) not in known)
+    rows, seen = [], set()
+    for row in read:
         if row["id"] in seen:  # a copied run directory: same id twice
-            new_id = derived_id(directory)
-            result.renamed.append(f"{directory} holds run id {row['id']} as another directory does; "
+            new_id = derived_id(Path(row["dir"]))
+            result.renamed.append(f"{row['dir']} holds run id {row['id']} as another directory does; "
                                   f"indexed as {new_id}")
             row["id"] = new_id
         seen.add(row["id"])
@@ -127,18 +131,34 @@ def _rows(directories: Sequence[Path], result: Reindexed, unreadable: dict[Path,
     return rows
 
 
-def _sweeps(root: Path, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def _sweeps(root: Path, rows: Sequence[dict[str, Any]], known: set[tuple[str, str]],
+            result: Reindexed) -> list[dict[str, Any]]:
+    """The sweeps' rows; a copied sweep directory (the id of another) is indexed by an id of
+    its own, and so are its points' ``sweep`` (``sweep --resume`` of the copy writes it in)."""
     directories = {Path(row["dir"]).parent for row in rows if row.get("sweep")}
     if root.is_dir():
         directories.update(path.parent.resolve() for path in root.rglob(SWEEP_FILE))
-    sweeps = []
+    found = []
     for directory in sorted(directories):
         try:
             spec = read_json(directory / SWEEP_FILE)
         except MinidlError:
             continue
         if isinstance(spec, dict) and isinstance(spec.get("id"), str) and spec["id"]:
-            sweeps.append(sweep_row(directory, spec))
+            found.append(sweep_row(directory, spec))
+    found.sort(key=lambda row: (row["id"], row["dir"]) not in known)
+    sweeps, seen = [], set()
+    for sweep in found:
+        if sweep["id"] in seen:
+            new_id = derived_id(Path(sweep["dir"]))
+            result.renamed.append(f"{sweep['dir']} holds sweep id {sweep['id']} as another directory does; "
+                                  f"indexed as {new_id}")
+            for row in rows:
+                if str(Path(row["dir"]).parent) == sweep["dir"]:
+                    row["sweep"] = new_id
+            sweep["id"] = new_id
+        seen.add(sweep["id"])
+        sweeps.append(sweep)
     return sweeps
 
 
