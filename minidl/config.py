@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from minidl.errors import MinidlError, OptionError
+from minidl.errors import MinidlError, OptionError, counted
 from minidl.options import Ge, Lt, Option, options_of, resolve_options, shown
 from minidl.registry import Registry
 from minidl.trainer import check_device
@@ -223,7 +223,7 @@ def check_resume_compatible(saved: RunConfig, new: RunConfig, state: Mapping[str
                           f"not {', '.join(changed)}")
     done = int(state["epoch"])
     if new.train.epochs < done:
-        raise MinidlError(f"the run in {where!r} has already trained {done} epochs; "
+        raise MinidlError(f"the run in {where!r} has already trained {counted(done, 'epoch')}; "
                           f"--epochs is the new total: give {done} or more")
 
 

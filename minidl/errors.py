@@ -12,6 +12,11 @@ from minidl.first_party import install_hint
 SHOWN_CHARS = 160
 
 
+def counted(number: int, noun: str) -> str:
+    """``1 epoch``, ``3 epochs``: a count with its noun (an ``s`` added past one)."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def shown(value: Any) -> str:
     """``repr(value)`` for a message, cut to about :data:`SHOWN_CHARS` characters: a
     5000-character value is named by its start, its end (a path's file name) and its

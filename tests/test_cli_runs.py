@@ -155,7 +155,7 @@ def test_a_deleted_directory_is_reported_then_dropped_by_reindex(root: Path, tmp
     assert "no longer exists" in diffed.stderr and "missing" in diffed.stdout
     one_line_error(invoke("runs", "plot", gone, "-o", str(tmp_path / "x.png")), gone, "no longer exists")
     result = ok("runs", "reindex")
-    assert f"dropped {gone}" in result.stdout and "indexed 1 runs" in result.stdout
+    assert f"dropped {gone}" in result.stdout and "indexed 1 run and" in result.stdout
     assert [run["id"] for run in listed()] == [run_id(root / "a")]
 
 
@@ -172,7 +172,7 @@ def test_a_corrupt_or_foreign_index_is_one_line_and_reindex_recovers(root: Path,
         one_line_error(invoke(*args), str(db), "minidl runs reindex")
     assert not (root / "b").exists()  # refused before anything was written
     result = ok("runs", "reindex")
-    assert "moved aside" in result.stderr and "indexed 1 runs" in result.stdout
+    assert "moved aside" in result.stderr and "indexed 1 run and" in result.stdout
     assert [run["id"] for run in listed()] == [run_id(root / "a")]
     assert len(list(root.glob("minidl.db.broken-*"))) == 1
 

@@ -186,11 +186,11 @@ def test_a_metrics_line_cut_short_is_left_out_not_the_run(root: Path) -> None:
     metrics = root / "a" / "metrics.jsonl"
     metrics.write_bytes(metrics.read_bytes()[:-20])  # killed while writing epoch 2's line
     result = ok("runs", "reindex")
-    assert "indexed 1 runs" in result.stdout and not result.stderr  # the run was skipped
+    assert "indexed 1 run and" in result.stdout and not result.stderr  # the run was skipped
     (run,) = json.loads(ok("runs", "list", "--json").stdout)
     assert run["epochs_done"] == 1
     metrics.write_bytes(metrics.read_bytes() + b"\xff\xfe\x00")  # non-UTF-8 bytes, no newline after
-    assert "indexed 1 runs" in ok("runs", "reindex").stdout
+    assert "indexed 1 run and" in ok("runs", "reindex").stdout
 
 
 def test_reindex_keeps_a_run_whose_files_are_damaged_and_never_says_it_is_gone(root: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import sqlite3
 from pathlib import Path
@@ -352,3 +353,16 @@ def test_reindex_keeps_an_id_where_the_index_knew_it_and_tells_copied_sweeps_apa
         for identifier, directory in ((sweep_id, "s"), (copy, "r")):
             points = index.runs(where=[f"sweep={identifier}"])
             assert sorted(Path(run["dir"]).parent.name for run in points) == [directory, directory]
+
+
+def test_reindex_looks_into_each_directory_once_however_many_links_lead_to_it(root: Path) -> None:
+    """Two links to '.' in the runs root made the walk grow exponentially: reindex never ended."""
+    import subprocess
+    import sys
+
+    train("--out", str(root / "a"))
+    for name, target in (("l1", "."), ("l2", "."), ("alink", "a")):
+        (root / name).symlink_to(target)
+    done = subprocess.run([sys.executable, "-m", "minidl.cli", "runs", "reindex"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "MINIDL_RUNS": str(root)})
+    assert done.returncode == 0 and "indexed 1 run and 0 sweeps" in done.stdout, done.stderr

@@ -224,6 +224,7 @@ def reindex_command(dirs: tuple[str, ...]) -> None:
     Indexed: every run under the runs root, those the old index named elsewhere that
     still exist, and every run under each DIR given.
     """
+    from minidl.errors import counted
     from minidl.experiments.index import runs_root
     from minidl.experiments.reindex import reindex
 
@@ -235,4 +236,4 @@ def reindex_command(dirs: tuple[str, ...]) -> None:
         click.echo(f"Warning: {line}", err=True)
     for run_id, directory in result.dropped:
         click.echo(f"dropped {run_id}: its directory {directory} no longer exists")
-    click.echo(f"indexed {result.runs} runs and {result.sweeps} sweeps in {root / 'minidl.db'}")
+    click.echo(f"indexed {counted(result.runs, 'run')} and {counted(result.sweeps, 'sweep')} in {root / 'minidl.db'}")

@@ -12,7 +12,7 @@ import click
 from minidl.checkpoint import WriteError
 from minidl.cli.params import ComponentName
 from minidl.cli.runs import current_runs_root, runs_root_option
-from minidl.errors import ComponentFailedError, DivergedError, MinidlError
+from minidl.errors import ComponentFailedError, DivergedError, MinidlError, counted
 from minidl.hookspecs import hookimpl
 from minidl.plugins import Plugins
 from minidl.signals import sigterm_interrupts
@@ -76,7 +76,7 @@ def train_command(plugins: Plugins, config_path: str | None, assignments: tuple[
         config = base.with_flags(assignments=assignments, **flags).resolve(plugins.registry)
         check_resume_compatible(base.resolve(plugins.registry), config, state or {"epoch": 0}, where=resume)
         if state is not None and state["epoch"] == config.train.epochs and not print_config:
-            click.echo(f"{resume} has already trained {state['epoch']} epochs: nothing to train; "
+            click.echo(f"{resume} has already trained {counted(state['epoch'], 'epoch')}: nothing to train; "
                        f"--epochs is the new total, give more than {state['epoch']} to train on", err=True)
         if state is None:  # interrupted before its first epoch was saved: start it again, in place
             click.echo(f"{resume} holds no finished epoch: training it from the beginning", err=True)

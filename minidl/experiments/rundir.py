@@ -32,8 +32,20 @@ def is_run_dir(path: Path) -> bool:
     return (path / RUN_FILE).is_file() and (path / CONFIG_FILE).is_file()
 
 
-def find_run_dirs(root: Path) -> Iterator[Path]:
-    """Every run directory under ``root`` (not inside another run, nor in hidden folders), sorted."""
+def find_run_dirs(root: Path, _seen: set[tuple[int, int]] | None = None) -> Iterator[Path]:
+    """Every run directory under ``root`` (not inside another run, nor in hidden folders), sorted.
+
+    Each directory is looked into once, however many symbolic links lead to it: two links
+    to ``.`` made the walk grow without end.
+    """
+    seen = set() if _seen is None else _seen
+    try:
+        info = root.stat()
+    except OSError:
+        return
+    if (info.st_dev, info.st_ino) in seen:
+        return
+    seen.add((info.st_dev, info.st_ino))
     if is_run_dir(root):
         yield root
         return
@@ -42,7 +54,7 @@ def find_run_dirs(root: Path) -> Iterator[Path]:
     except OSError:
         return
     for child in children:
-        yield from find_run_dirs(child)
+        yield from find_run_dirs(child, seen)
 
 
 def now() -> str:
