@@ -280,3 +280,41 @@ def test_a_resumed_copy_of_a_run_directory_is_a_run_of_its_own_a_moved_one_keeps
     assert "a copy" not in moved.stderr and run_id(root / "c") == original
     listed = {run["id"]: Path(run["dir"]).name for run in json.loads(ok("runs", "list", "--json").stdout)}
     assert listed == {original: "c", copy: "b"}
+
+
+def test_a_copy_made_again_where_one_stood_never_takes_the_id_of_the_first(root: Path) -> None:
+    """The copy's id was the hash of its path alone: a second copy at that path replaced the first's row."""
+    ok("train", *TINY, "--out", str(root / "a"))
+    for epochs in ("2", "3"):  # copied, resumed, moved away; copied again to the same path, resumed
+        shutil.copytree(root / "a", root / "f")
+        ok("train", "--resume", str(root / "f"), "--epochs", epochs)
+        shutil.move(root / "f", root / f"f-{epochs}")
+    shutil.copytree(root / "a", root / "f")
+    ok("runs", "reindex")  # and a copy that is only reindexed
+    ids = {Path(run["dir"]).name: run["id"] for run in json.loads(ok("runs", "list", "--json").stdout)}
+    assert sorted(ids) == ["a", "f", "f-2", "f-3"] and len(set(ids.values())) == 4
+    assert all(run_id(root / name) == identifier for name, identifier in ids.items())  # each run.json agrees
+
+
+def test_a_reindexed_copy_keeps_its_id_once_the_original_is_gone(root: Path) -> None:
+    """The copy's id lived only in the index: deleting the original gave the copy the original's id back."""
+    ok("train", *TINY, "--out", str(root / "a"))
+    original = run_id(root / "a")
+    shutil.copytree(root / "a", root / "b")
+    renamed = ok("runs", "reindex")
+    copy = run_id(root / "b")
+    assert copy != original and f"indexed as {copy}, written into its run.json" in renamed.stderr
+    shutil.rmtree(root / "a")
+    result = ok("runs", "reindex")
+    assert f"dropped {original}" in result.stdout and "Warning" not in result.stderr
+    assert ok("runs", "show", copy).stdout.startswith(f"id       {copy}\n")
+    shutil.move(root / "b", root / "moved")  # moved: the same run, not dropped
+    result = ok("runs", "reindex")
+    assert "dropped" not in result.stdout and run_id(root / "moved") == copy
+
+
+def test_a_run_is_found_by_a_symbolic_link_to_its_directory(root: Path) -> None:
+    ok("train", *TINY, "--out", str(root / "a"))
+    (root / "alink").symlink_to("a")
+    for name in (str(root / "alink"), "alink"):
+        assert ok("runs", "show", name).stdout.startswith(f"id       {run_id(root / 'a')}\n")

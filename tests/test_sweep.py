@@ -161,6 +161,37 @@ def test_a_resumed_copy_of_a_sweep_is_a_sweep_of_its_own_and_the_original_keeps_
         ok("runs", "list", "--json", "--where", f"sweep={copy}").stdout))
 
 
+def test_a_moved_sweep_is_listed_where_it_is_now_and_a_failing_copied_point_is_still_listed(root: Path) -> None:
+    """After mv, --resume showed the finished points as missing at the old path; in a copied
+    sweep a point that failed on resume was never indexed; a run put into the folder counted as a point."""
+    import shutil
+
+    ok("sweep", "--grid", "optimizer.lr=0.01,0.1", *TINY, "--out", str(root / "s"))
+    sweep_id = json.loads((root / "s" / "sweep.json").read_text())["id"]
+    shutil.move(root / "s", root / "moved")
+    half_done = root / "moved" / "001-lr=0.1" / "run.json"
+    half_done.write_text(json.dumps({**json.loads(half_done.read_text()), "status": "interrupted"}))
+    result = ok("sweep", "--resume", str(root / "moved"))
+    listed = json.loads(ok("runs", "list", "--json", "--where", f"sweep={sweep_id}").stdout)
+    assert sorted((Path(run["dir"]).parent.name, run["status"]) for run in listed) == [("moved", "finished")] * 2
+    assert "missing" not in result.stdout
+    shutil.copytree(root / "moved", root / "t")
+    config = root / "t" / "000-lr=0.01" / "config.toml"
+    config.write_text(config.read_text().replace("lr = 0.01", "lr = 0.5"))
+    info = json.loads((config.parent / "run.json").read_text())
+    (config.parent / "run.json").write_text(json.dumps({**info, "status": "interrupted"}))
+    failed = invoke("sweep", "--resume", str(root / "t"))
+    assert failed.exit_code == 1 and "000-lr=0.01: failed" in failed.stdout
+    copy = json.loads((root / "t" / "sweep.json").read_text())["id"]
+    listed = json.loads(ok("runs", "list", "--json", "--where", f"sweep={copy}").stdout)
+    assert sorted(Path(run["dir"]).name for run in listed) == ["000-lr=0.01", "001-lr=0.1"]
+    assert len({run["id"] for run in json.loads(ok("runs", "list", "--json").stdout)}) == 4
+    shutil.copytree(root / "moved" / "001-lr=0.1", root / "moved" / "extra")  # not one of its points
+    ok("runs", "reindex")
+    listed = json.loads(ok("runs", "list", "--json", "--where", f"sweep={sweep_id}").stdout)
+    assert sorted(Path(run["dir"]).name for run in listed) == ["000-lr=0.01", "001-lr=0.1"]
+
+
 def test_a_diverged_point_is_reported_and_the_sweep_goes_on(root: Path) -> None:
     result = ok("sweep", "--grid", "optimizer.lr=100,0.1", *TINY, "--out", str(root / "s"))
     assert "000-lr=100: diverged: training diverged" in result.stdout and "001-lr=0.1: finished" in result.stdout

@@ -67,7 +67,7 @@ def sweep_command(plugins: Plugins, grid: tuple[str, ...], out: str | None, resu
         directory, spec, points = _new(plugins, grid, out, sampler, trials, sweep_seed, train_flags, root)
     with RunIndex.open(root) as index:  # a broken index fails here, before anything trains
         if resume is not None:
-            spec = _own_id_for_a_copy(index, directory, spec, points)
+            spec = _record_points(index, directory, spec, points)
         _record_sweep(index, directory, spec)
     with sweep.locked(directory), sigterm_interrupts():
         failed = _run(plugins, directory, spec, points, processes, root)
@@ -132,34 +132,38 @@ def _resumed(plugins: Plugins, resume: str, out: str | None, grid: tuple[str, ..
     return directory, spec, points
 
 
-def _own_id_for_a_copy(index: Any, directory: Path, spec: dict[str, Any], points: list[Any]) -> dict[str, Any]:
-    """A resumed copy of another sweep's directory (``cp -r``) gets a sweep id of its own, and its
-    finished points rows of their own (the ids ``runs reindex`` gives copies): the original's rows stay."""
+def _record_points(index: Any, directory: Path, spec: dict[str, Any], points: list[Any]) -> dict[str, Any]:
+    """Record a resumed sweep's points as they are now, before any trains: a sweep moved elsewhere
+    has its rows follow it; a copy of another sweep's directory (``cp -r``) gets a sweep id of its
+    own and its points ids of their own (written into ``sweep.json`` and each ``run.json``), so
+    the original keeps its rows."""
     from minidl.experiments import sweep
-    from minidl.experiments.rundir import SWEEP_FILE, copy_of, derived_id, run_row
+    from minidl.experiments.rundir import SWEEP_FILE, copy_of, fresh_id, is_run_dir, run_row, write_id
     from minidl.run_layout import RUN_FILE
 
-    recorded = {row["id"]: row["dir"] for row in index.sweeps()}.get(spec["id"])
-    original = copy_of(directory, spec["id"], recorded, SWEEP_FILE)
-    if original is None:
-        return spec
-    copied = {**spec, "id": derived_id(directory)}
-    sweep.write_spec(directory, copied)
-    click.echo(f"Note: {directory} holds sweep {spec['id']} as {original} does (a copy): recorded as sweep "
-               f"{copied['id']}", err=True)
+    recorded = {row["id"]: row["dir"] for row in index.sweeps()}
+    original = copy_of(directory, spec["id"], recorded.get(spec["id"]), SWEEP_FILE)
+    if original is not None:
+        copied = {**spec, "id": fresh_id(directory, recorded)}
+        sweep.write_spec(directory, copied)
+        click.echo(f"Note: {directory} holds sweep {spec['id']} as {original} does (a copy): recorded as sweep "
+                   f"{copied['id']}", err=True)
+        spec = copied
     known = dict(index.ids_and_dirs())
     for point in points:
         point_dir = directory / point.name
-        if sweep.point_state(point_dir) != "done":
-            continue  # resumed below: `train --resume` tells the copy apart itself
+        if not is_run_dir(point_dir):
+            continue  # not started yet, or lost: trained from the beginning
         try:
             row = run_row(point_dir)
         except MinidlError:
-            continue  # a damaged point: runs reindex reports it
+            continue  # a damaged point: its own run says what is wrong
         if copy_of(point_dir, row["id"], known.get(row["id"]), RUN_FILE) is not None:
-            row["id"] = derived_id(point_dir)
+            row["id"] = fresh_id(point_dir, known)
+            write_id(point_dir / RUN_FILE, row["id"])
+        known[row["id"]] = str(point_dir)
         index.put_run(row)
-    return copied
+    return spec
 
 
 def _record_sweep(index: Any, directory: Path, spec: dict[str, Any]) -> None:

@@ -33,7 +33,8 @@ def _find(rows: Sequence[dict[str, Any]], text: str, root: Path) -> dict[str, An
     by_id = {row["id"]: row for row in rows}
     if text in by_id:
         return by_id[text]
-    for candidate in {os.path.abspath(text), os.path.abspath(root / text)}:
+    named = (Path(text), root / text)  # as given, resolved too: a symbolic link names the run it leads to
+    for candidate in {*(os.path.abspath(path) for path in named), *(str(_resolved(path)) for path in named)}:
         match = [row for row in rows if row["dir"] == candidate]
         if match:
             return match[0]
@@ -63,3 +64,10 @@ def index_file(root: Path) -> Path:
     from minidl.experiments.index import DB_NAME
 
     return root / DB_NAME
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a loop of links
+        return path

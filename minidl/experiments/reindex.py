@@ -3,6 +3,9 @@
 Indexed: every run directory under the runs root, every directory the old index named
 (outside the root too) that still holds a run, and the directories given. A corrupt
 index, or another program's database, is moved aside (renamed, never deleted) first.
+A copied run or sweep directory (``cp -r``: another's id) keeps the id where the old
+index knew it; the copy gets an id of its own, written into its ``run.json`` /
+``sweep.json`` (nothing else there changes) so that it keeps it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 
 from minidl.errors import MinidlError
 from minidl.experiments.index import DB_NAME, RunIndex, RunIndexError, runs_root
-from minidl.experiments.rundir import SWEEP_FILE, derived_id, find_run_dirs, is_run_dir, read_json, run_row
+from minidl.experiments.rundir import SWEEP_FILE, find_run_dirs, fresh_id, is_run_dir, read_json, run_row, write_id
+from minidl.run_layout import RUN_FILE
 
 MOVABLE = ("unreadable", "foreign")  # reasons an index is moved aside; a newer one is left alone
 
@@ -49,8 +53,9 @@ def reindex(root: str | Path | None = None, extra: Sequence[str | Path] = ()) ->
                           for directory, why in unreadable.items()]
         sweeps = _sweeps(root, rows, {(row["id"], row["dir"]) for row in index.sweeps()}, result)
         indexed = {row["dir"] for row in rows}
+        ids = {row["id"] for row in rows}  # a run moved elsewhere is indexed there, not dropped
         result.dropped = [(run_id, directory) for run_id, directory in known
-                          if directory not in indexed and not Path(directory).exists()]
+                          if directory not in indexed and run_id not in ids and not Path(directory).exists()]
         index.replace_all(rows, sweeps)
     result.runs, result.sweeps = len(rows), len(sweeps)
     return result
@@ -120,15 +125,23 @@ def _rows(directories: Sequence[Path], result: Reindexed, unreadable: dict[Path,
     # the directory the index already knows by an id keeps it; a copy of it gets its own
     read.sort(key=lambda row: (row["id"], row["dir"]) not in known)
     rows, seen = [], set()
+    taken = {row["id"] for row in read} | {identifier for identifier, _ in known}
     for row in read:
         if row["id"] in seen:  # a copied run directory: same id twice
-            new_id = derived_id(Path(row["dir"]))
-            result.renamed.append(f"{row['dir']} holds run id {row['id']} as another directory does; "
-                                  f"indexed as {new_id}")
-            row["id"] = new_id
+            row["id"] = _own_id(Path(row["dir"]), RUN_FILE, "run", row["id"], taken, result)
         seen.add(row["id"])
         rows.append(row)
     return rows
+
+
+def _own_id(directory: Path, file_name: str, what: str, shared: str, taken: set[str], result: Reindexed) -> str:
+    """A new id for a copy, written into its ``file_name`` so that it keeps it (reported in ``result``)."""
+    new_id = fresh_id(directory, taken)
+    taken.add(new_id)
+    kept = "written into its" if write_id(directory / file_name, new_id) else "its read-only"
+    result.renamed.append(f"{directory} holds {what} id {shared} as another directory does (a copy); indexed as "
+                          f"{new_id}, {kept} {file_name}")
+    return new_id
 
 
 def _sweeps(root: Path, rows: Sequence[dict[str, Any]], known: set[tuple[str, str]],
@@ -148,11 +161,10 @@ def _sweeps(root: Path, rows: Sequence[dict[str, Any]], known: set[tuple[str, st
             found.append(sweep_row(directory, spec))
     found.sort(key=lambda row: (row["id"], row["dir"]) not in known)
     sweeps, seen = [], set()
+    taken = {sweep["id"] for sweep in found} | {identifier for identifier, _ in known}
     for sweep in found:
         if sweep["id"] in seen:
-            new_id = derived_id(Path(sweep["dir"]))
-            result.renamed.append(f"{sweep['dir']} holds sweep id {sweep['id']} as another directory does; "
-                                  f"indexed as {new_id}")
+            new_id = _own_id(Path(sweep["dir"]), SWEEP_FILE, "sweep", sweep["id"], taken, result)
             for row in rows:
                 if str(Path(row["dir"]).parent) == sweep["dir"]:
                     row["sweep"] = new_id

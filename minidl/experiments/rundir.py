@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import secrets
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,31 @@ def now() -> str:
 def derived_id(path: Path) -> str:
     """The id of a run whose ``run.json`` holds none: 8 hex digits of its absolute path's hash."""
     return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+
+
+def fresh_id(path: Path, taken: Container[str]) -> str:
+    """An id for the copy in ``path`` that no other run or sweep has: :func:`derived_id`, else
+    (a copy made again where one stood before) random hex digits."""
+    candidate = derived_id(path)
+    while candidate in taken:
+        candidate = secrets.token_hex(4)
+    return candidate
+
+
+def write_id(path: Path, identifier: str) -> bool:
+    """Put ``identifier`` into the JSON object in ``path`` (``run.json``, ``sweep.json``), atomically,
+    everything else kept; False when it cannot be read or written (a read-only copy)."""
+    from minidl.checkpoint import atomic_open
+
+    try:
+        record = read_json(path)
+        if not isinstance(record, dict):
+            return False
+        with atomic_open(path, "w", encoding="utf-8") as file:
+            file.write(json.dumps({**record, "id": identifier}, indent=2) + "\n")
+    except (MinidlError, OSError):
+        return False
+    return True
 
 
 def copy_of(directory: Path, identifier: str, recorded: str | None, file_name: str) -> Path | None:
@@ -198,7 +224,7 @@ def duration(invocations: Sequence[Mapping[str, Any]]) -> float | None:
 
 
 def sweep_of(path: Path) -> str | None:
-    """The id of the sweep whose directory holds run directory ``path``, if any."""
+    """The id of the sweep whose directory holds run directory ``path`` as one of its points, if any."""
     sweep_file = path.parent / SWEEP_FILE
     if not sweep_file.is_file():
         return None
@@ -206,7 +232,13 @@ def sweep_of(path: Path) -> str | None:
         spec = read_json(sweep_file)
     except MinidlError:
         return None
-    run_id = spec.get("id") if isinstance(spec, dict) else None
+    if not isinstance(spec, dict):
+        return None
+    points = spec.get("points")
+    names = {point.get("name") for point in points if isinstance(point, dict)} if isinstance(points, list) else set()
+    if path.name not in names:  # a run directory put into the sweep's folder is not one of its points
+        return None
+    run_id = spec.get("id")
     return run_id if isinstance(run_id, str) and run_id else None
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from minidl.errors import DivergedError, MinidlError
 from minidl.experiments.index import RunIndex, reindex_hint
-from minidl.experiments.rundir import copy_of, derived_id, metric_fields, now, run_row
+from minidl.experiments.rundir import copy_of, fresh_id, metric_fields, now, run_row
 from minidl.hookspecs import hookimpl
 from minidl.run_layout import RUN_FILE
 from minidl.signals import Terminated
@@ -64,11 +64,12 @@ class IndexTracker:
             return
         run_id, out = self.recorder.run_id, self.recorder.out.resolve()
         try:
-            original = copy_of(out, run_id, dict(self.index.ids_and_dirs()).get(run_id), RUN_FILE)
+            known = dict(self.index.ids_and_dirs())
         except MinidlError:
             return  # the index cannot be read now: the writes will say so
+        original = copy_of(out, run_id, known.get(run_id), RUN_FILE)
         if original is not None:
-            self.recorder.run_id = derived_id(out)
+            self.recorder.run_id = fresh_id(out, known)
             print(f"Note: {self.recorder.out} holds run {run_id} as {original} does (a copy): recorded as run "
                   f"{self.recorder.run_id}", file=sys.stderr)
 
