@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from minidl.errors import PluginError, UnknownComponentError
+from minidl.errors import OptionError, PluginError, UnknownComponentError
 from minidl.memory import check_estimate
 from minidl.options import Option, options_of, resolve_options, shown, summary_of
 
@@ -80,7 +80,8 @@ class Registry:
         A name that is not a usable word on the command line (not a string, empty, with
         spaces, ``=`` or ``,``; a callback's with ``.``, which ``--set callback.NAME.OPTION``
         splits on) raises :class:`ValueError`, and a factory that cannot be called
-        :class:`TypeError`: the plugin's own mistake, named with it by :mod:`minidl.plugins`.
+        :class:`TypeError`, an option whose default its own type or range refuses
+        :class:`ValueError`: the plugin's own mistake, named with it by :mod:`minidl.plugins`.
         """
         if kind not in self._components:
             raise PluginError(f"unknown component kind {kind!r}; kinds: {', '.join(KINDS)}")
@@ -95,6 +96,13 @@ class Registry:
                 f"and by plugin {plugin!r}"
             )
         options = options_of(factory, injected=INJECTED.get(kind, ()))
+        for option in options:  # a default its own declaration refuses would fail only when written back
+            if not option.required and option.default is not None:
+                try:
+                    option.coerce(option.default)
+                except OptionError as exc:
+                    raise ValueError(f"{kind} {name!r}: its default does not fit the option's own declaration: "
+                                     f"{exc}") from None
         self._components[kind][name] = Component(kind, name, factory, plugin, options)
 
     def registrar(self, kind: str, plugin: str) -> Callable[..., None]:

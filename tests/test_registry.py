@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pytest
 
@@ -83,6 +84,27 @@ def test_same_name_under_two_kinds_is_fine():
     assert registry.build("model", "thing") == 1 and registry.build("loss", "thing") == 2
     with pytest.raises(PluginError, match="registered twice: by plugin 'a' and by plugin 'c'"):
         registry.add("model", "thing", lambda: 3, "c")
+
+
+def _hidden_zero(hidden: Annotated[int, minidl.Ge(1)] = 0): ...
+def _mode_c(mode: Literal["a", "b"] = "c"): ...  # type: ignore[assignment]
+def _lr_text(lr: float = "fast"): ...  # type: ignore[assignment]
+def _nan_rate(rate: float = float("nan")): ...
+
+
+@pytest.mark.parametrize("factory, message", [
+    (_hidden_zero, "option 'hidden' must be >= 1, got 0"),
+    (_mode_c, "option 'mode': 'c' is not a valid 'a' | 'b'"),
+    (_lr_text, "option 'lr': cannot read 'fast' as float"),
+    (_nan_rate, "option 'rate' must be a finite number, got nan"),
+])
+def test_a_default_its_own_option_refuses_is_the_plugins_mistake_at_registration(factory, message: str) -> None:
+    """Such a default trained silently, and --print-config wrote a file --config then refused."""
+    with pytest.raises(ValueError, match="model 'm': its default does not fit the option's own declaration: "
+                                         + re.escape(message)):
+        Registry().add("model", "m", factory, "p")
+    Registry().add("model", "m", lambda width: None, "p")  # required, no default: nothing to check
+    Registry().add("model", "m", lambda num_inputs=None, rate=0.1, n=3: None, "p")  # None: left unset
 
 
 def test_unknown_kind():
