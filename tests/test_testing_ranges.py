@@ -52,8 +52,9 @@ def test_every_problem_is_named_in_one_error(plugin: tuple[str, minidl.Plugins])
         check_option_ranges(*plugin, bounded_sizes=True)
     message = str(caught.value)
     assert "4 option(s) without a proper range" in message
-    assert "dataset 'ranged': option 'offset' declares no range" in message
-    assert "dataset 'unranged': option 'size' declares no range" in message
+    assert "dataset 'ranged': option 'offset' declares no range; declare one (offset: Annotated[float, Gt(0)])" \
+        in message
+    assert "dataset 'unranged': option 'size' declares no range; declare one (size: Annotated[int, Ge(1)])" in message
     assert "dataset 'unranged'.scale: no lower bound" in message
     assert "dataset 'unranged'.width: no declared upper bound" in message
     assert "'lr'" not in message and "'ranged'.size" not in message
@@ -86,3 +87,15 @@ def test_a_plugin_whose_options_keep_the_rule_passes() -> None:
 def test_an_unknown_plugin_is_named() -> None:
     with pytest.raises(ConformanceError, match="plugin 'no_such_plugin' fails check 'loads'"):
         check_option_ranges("no_such_plugin", minidl.load_plugins(entry_points=False))
+
+
+@pytest.mark.parametrize("spec", ["path", "relative", "module"])
+def test_a_plugin_is_named_as_check_plugin_takes_it(plugin: tuple[str, minidl.Plugins], spec: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only an installed entry point's name worked: a path or module name 'is not registered'."""
+    path = Path(plugin[0])
+    monkeypatch.chdir(path.parent)
+    monkeypatch.syspath_prepend(str(path.parent))
+    given = {"path": str(path), "relative": f"./{path.name}", "module": path.stem}[spec]
+    with pytest.raises(ConformanceError, match="4 option\\(s\\) without a proper range"):
+        check_option_ranges(given, bounded_sizes=True)

@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from types import ModuleType
 
 from minidl.options import Ge, Gt, Le, Lt, Option
-from minidl.plugins import Plugins, load_plugins
-from minidl.testing.component import registered_name
+from minidl.plugins import Plugins
+from minidl.testing.component import as_plugins, registered_name
 from minidl.testing.context import ConformanceError
 
 #: The type names of numeric options: int, float | None, list[float], ...
@@ -40,8 +40,13 @@ def numeric_options(plugin: PluginSpec | Sequence[PluginSpec],
     sequence of those (a distribution with several entry points); looked up in ``plugins``
     (default: every installed plugin, loaded afresh).
     """
-    loaded = plugins if plugins is not None else load_plugins()
     specs = [plugin] if isinstance(plugin, (str, ModuleType)) else list(plugin)
+    loaded = plugins
+    if loaded is None:  # as check_plugin takes them: the installed plugins, and a path or module name loaded
+        loaded = as_plugins([spec for spec in specs if isinstance(spec, str)])
+        for spec in specs:
+            if isinstance(spec, ModuleType) and registered_name(loaded, spec) is None:
+                loaded.register(spec, name=spec.__name__)
     names = set()
     for spec in specs:
         name = registered_name(loaded, spec)
@@ -58,8 +63,10 @@ def range_problem(label: str, option: Option, allowed: bool, bounded_sizes: bool
     if allowed:
         return f"{label}.{option.name} declares {declared}: take it off the allowlist" if declared else None
     if not declared:
+        example = "Annotated[int, Ge(1)]" if "int" in option.type_name else "Annotated[float, Gt(0)]"
+        optional = " | None" if option.type_name.endswith("| None") else ""
         return (f"{label}: option {option.name!r} declares no range; declare one "
-                "(Annotated[float, Gt(0)]) or allowlist it with the reason")
+                f"({option.name}: {example}{optional}) or allowlist it with the reason")
     if not any(not bound.upper for bound in declared):
         return f"{label}.{option.name}: no lower bound"
     if bounded_sizes and option.type_name.startswith(SIZES) and not any(bound.upper for bound in declared):
