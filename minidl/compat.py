@@ -141,8 +141,16 @@ class _Check:
             given = f" (num_inputs={inputs})" if isinstance(inputs, int) else ""
             raise IncompatibleComponentsError(
                 f"{self.parts['model'].label}{given} cannot take {self.parts['dataset'].label} examples "
-                f"of shape {_shape(self.X[0])}: {_raised(self.parts['model'], exc)}"
+                f"of shape {_shape(self.X[0])}{self._dtypes(X)}: {_raised(self.parts['model'], exc)}"
             ) from None
+
+    def _dtypes(self, X: torch.Tensor) -> str:
+        """`` and dtype int64 (the model's parameters are float32)`` when they differ, else ""."""
+        parameters = getattr(self.model, "parameters", None)
+        first = next(iter(parameters()), None) if callable(parameters) else None
+        if not isinstance(first, torch.Tensor) or not isinstance(X, torch.Tensor) or first.dtype == X.dtype:
+            return ""
+        return f" and dtype {_dtype(X)} (the model's parameters are {_dtype(first)})"
 
     def _check_label_kind(self) -> None:
         need = _declared(self.loss, "label_kind", LABEL_KINDS, self.parts["loss"])
@@ -174,7 +182,13 @@ class _Check:
         try:
             losses = self.loss(y_hat, y)
         except Exception as exc:
-            raise IncompatibleComponentsError(f"{loss.label} cannot take {pair}: {_raised(loss, exc)}") from None
+            outputs = getattr(self.dataset, "num_outputs", None)
+            hint = ""
+            if isinstance(outputs, int) and isinstance(y_hat, torch.Tensor) and y_hat.dim() == 2 \
+                    and y_hat.shape[1] != outputs and self.labels != "class":
+                hint = f"; {data.label} has num_outputs={outputs}: give {model.label} {outputs} output(s)"
+            raise IncompatibleComponentsError(f"{loss.label} cannot take {pair}: {_raised(loss, exc)}{hint}") \
+                from None
         if not isinstance(losses, torch.Tensor):
             raise IncompatibleComponentsError(f"{loss.label} returned {type(losses).__name__} for {pair}; "
                                               f"it must return a tensor of per-example losses")
@@ -329,6 +343,10 @@ def _raised(part: Part, exc: Exception) -> str:
     if isinstance(exc, MinidlError):
         return text
     return f"{part.origin} raised {type(exc).__name__}" + (f": {text}" if text else "")
+
+
+def _dtype(tensor: torch.Tensor) -> str:
+    return str(tensor.dtype).removeprefix("torch.")
 
 
 def _shape(value: Any) -> str:

@@ -252,6 +252,31 @@ def test_a_torch_regression_loss_on_integer_labels_is_refused(plugins) -> None:
         check_components(nn.Linear(2, 1), TensorData(X, torch.zeros(20, dtype=torch.long)), nn.MSELoss())
 
 
+@pytest.mark.parametrize("dtype", [torch.long, torch.float64])
+def test_features_of_another_dtype_than_the_model_are_named_with_both_dtypes(plugins, dtype: torch.dtype) -> None:
+    """The message was torch's own (long int != float), blaming the model alone."""
+    X, y = regression()
+    kind = str(dtype).removeprefix("torch.")
+    with pytest.raises(IncompatibleComponentsError, match=rf"model 'Linear' cannot take dataset 'TensorData' "
+                       rf"examples of shape \(2,\) and dtype {kind} \(the model's parameters are float32\): "):
+        check_components(nn.Linear(2, 1), TensorData(X.to(dtype), y), nn.MSELoss(reduction="none"))
+
+
+def test_a_model_with_more_outputs_than_the_dataset_is_told_how_many(plugins) -> None:
+    data = TensorData(*regression())
+    data.num_outputs = 1
+    with pytest.raises(IncompatibleComponentsError, match=r"outputs of shape \(2, 3\) .*; dataset 'TensorData' "
+                       r"has num_outputs=1: give model 'Linear' 1 output\(s\)$"):
+        check_components(nn.Linear(2, 3), data, _squared())
+
+
+def _squared():
+    def squared(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (y_hat - y.reshape(y_hat.shape)) ** 2 / 2
+
+    return squared
+
+
 def test_an_unknown_declared_kind_is_named(plugins) -> None:
     class Odd(nn.Module):
         output_kind = "scores"
