@@ -75,6 +75,18 @@ class ComponentFailedError(RuntimeError):
     """
 
 
+class BadBatchError(TypeError):
+    """A dataset's ``batches`` yielded something other than an ``(X, y)`` pair of tensors.
+
+    ``culprit`` is the dataset, so that a run names it with its plugin.
+    """
+
+    def __init__(self, culprit: Any, found: str) -> None:
+        super().__init__(f"the dataset's batches yielded {found}; Dataset.batches must yield (X, y) pairs of "
+                         "torch tensors")
+        self.culprit = culprit
+
+
 class DivergedError(RuntimeError):
     """Training produced a nan or infinite loss."""
 

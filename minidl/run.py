@@ -62,6 +62,9 @@ class Run:
         error = f"{type(exc).__name__}: {exc}".rstrip(": ")
         suspects = self._suspects()
         by_id = {id(obj): label for obj, label in suspects}
+        culprit = getattr(exc, "culprit", None)  # an error that knows the component at fault (BadBatchError)
+        if culprit is not None and id(culprit) in by_id:
+            return f"{by_id[id(culprit)]}: {exc}"
         modules: dict[str, set[str]] = {}
         for obj, name in suspects:
             modules.setdefault(type(obj).__module__, set()).add(name)

@@ -18,6 +18,7 @@ importable from here too.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import time
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from minidl.checkpoint import FORMAT_VERSION, check_state
-from minidl.errors import CheckpointError, DivergedError, MinidlError, PluginError
+from minidl.errors import BadBatchError, CheckpointError, DivergedError, MinidlError, PluginError
 from minidl.evaluation import (
     EVAL_CHUNK,
     EVAL_CHUNK_BYTES,
@@ -225,7 +226,12 @@ class Trainer:
         if hasattr(model, "train"):
             model.train()
         assert self.generator is not None  # set by fit(), the only caller
-        for step, (X, y) in enumerate(self.data.batches(self.batch_size, self.generator), 1):
+        batches = iter(self.data.batches(self.batch_size, self.generator))
+        first = next(batches, None)
+        if first is None:
+            return
+        _check_batch(first, self.data)  # once an epoch: the loop below stays as lean as the notebook's
+        for step, (X, y) in enumerate(itertools.chain((first,), batches), 1):
             if compute_gradients is None:
                 batch_loss = loss(forward(X), y).mean()
                 batch_loss.backward()
@@ -369,3 +375,14 @@ def _load_into(component: Any, saved: Any, field: str, source: str, kind: str | 
 def _state_of(component: Any) -> dict[str, Any]:
     state_dict = getattr(component, "state_dict", None)
     return state_dict() if callable(state_dict) else {}
+
+
+def _check_batch(batch: Any, data: Any) -> None:
+    """Raise :class:`BadBatchError` unless ``batch`` is an ``(X, y)`` pair of tensors."""
+    import torch
+
+    if isinstance(batch, (tuple, list)) and len(batch) == 2 and all(isinstance(t, torch.Tensor) for t in batch):
+        return
+    found = f"a batch of ({', '.join(type(item).__name__ for item in batch)})" if isinstance(batch, (tuple, list)) \
+        else f"a {type(batch).__name__}"
+    raise BadBatchError(data, found)

@@ -357,6 +357,26 @@ def bad_model(num_inputs: int | None = None) -> Any:
     return Bad()
 
 
+def numpy_batches(kind: str = "numpy") -> Any:
+    """A dataset whose batches are numpy arrays (or one tensor), not pairs of tensors."""
+    import torch
+
+    import minidl
+
+    class NumpyBatches(minidl.TensorData):
+        def batches(self, batch_size, generator):
+            for X, y in super().batches(batch_size, generator):
+                yield (X.numpy(), y.numpy()) if kind == "numpy" else X
+
+    X = torch.randn(20, 2)
+    return NumpyBatches(X, X.sum(1, keepdim=True))
+
+
+@hookimpl
+def register_datasets(register):
+    register("numpy-batches", numpy_batches)
+
+
 @hookimpl
 def register_callbacks(register):
     register("boom", boom)
@@ -391,6 +411,16 @@ def test_a_callback_that_raises_is_named_and_the_last_checkpoint_kept(invoke, fa
     assert result.stderr == (f"Error: callback 'boom' from plugin {failing_plugin!r} raised ValueError: kaboom at "
                              f"epoch 2; epoch 1 is saved in {out / 'checkpoint.pt'}\n")
     assert torch.load(out / "checkpoint.pt", weights_only=False)["epoch"] == 1
+
+
+@pytest.mark.parametrize("kind, found", [("numpy", "a batch of (ndarray, ndarray)"), ("tensor", "a Tensor")])
+def test_a_dataset_whose_batches_are_no_tensor_pairs_is_named_not_the_model(invoke, failing_plugin: str, kind: str,
+                                                                           found: str) -> None:
+    """The default model was blamed for the dataset's numpy arrays (model 'linreg' raised TypeError)."""
+    result = invoke("-p", failing_plugin, "train", "--dataset", "numpy-batches", "--set", f"dataset.kind={kind}")
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: dataset 'numpy-batches' from plugin {failing_plugin!r}: the dataset's batches "
+                             f"yielded {found}; Dataset.batches must yield (X, y) pairs of torch tensors\n")
 
 
 @pytest.mark.parametrize("how", ["flag", "env"])
@@ -450,7 +480,8 @@ def test_lr_is_parsed_and_checked_once(invoke, monkeypatch: pytest.MonkeyPatch) 
             return original(*args, **kwargs)
         return wrapper
 
-    is_lr = lambda option, *rest: option.name == "lr"  # noqa: E731
+    # the value given, not the default (each default is checked once, at registration)
+    is_lr = lambda option, value, *rest: option.name == "lr" and value in ("0.05", 0.05)  # noqa: E731
     monkeypatch.setattr(options.Option, "parse", counting("parse", options.Option.parse, is_lr))
     monkeypatch.setattr(options.Option, "check", counting("check", options.Option.check, is_lr))
     monkeypatch.setattr(config_module.RunConfig, "resolve",
