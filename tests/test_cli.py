@@ -436,6 +436,21 @@ def test_debug_shows_the_full_traceback(invoke, failing_plugin: str, how: str) -
                                               "ValueError: bad shapes somewhere")
 
 
+@pytest.mark.parametrize("args", [["--debug", "-p", "{path}"], ["-p", "{path}", "--debug"], ["-p", "{path}"]])
+def test_debug_shows_where_a_plugin_failed_to_import(invoke, plugin_file, tmp_path: Path, args: list[str]) -> None:
+    """--debug added nothing for a plugin whose import failed two modules deep: no file, no line."""
+    (tmp_path / "deep_inner.py").write_text("import not_a_module_anywhere\n")
+    path = plugin_file("deep.py", f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\nimport deep_inner\n")
+    result = invoke(*[arg.format(path=path) for arg in args], "list")
+    last = f"Error: plugin {path!r} failed to load: ModuleNotFoundError: No module named 'not_a_module_anywhere'"
+    assert result.exit_code == 2 and result.stderr.splitlines()[-1] == last
+    if "--debug" in args:
+        assert result.stderr.startswith("Traceback (most recent call last):")
+        assert f'File "{tmp_path / "deep_inner.py"}", line 1' in result.stderr
+    else:
+        assert result.stderr == last + "\n"
+
+
 def test_values_callbacks_add_are_on_the_epoch_line(invoke, failing_plugin: str) -> None:
     result = invoke("-p", failing_plugin, "train", "--callback", "boom", "--epochs", "1")
     assert result.exit_code == 0, result.stderr

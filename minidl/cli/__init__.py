@@ -65,18 +65,20 @@ class MinidlGroup(click.Group):
         except WriteError as exc:  # a full disk, a read-only folder: not a usage error
             _fail(str(exc), 1)
         except MinidlError as exc:
+            if self.debug:  # what lies under it: a plugin's ImportError two modules deep, say
+                _traceback(exc.__cause__ or exc.__context__)
             _fail(str(exc), 2)
         except DivergedError as exc:
             _fail(str(exc), 1)
         except ComponentFailedError as exc:
-            if self.debug and exc.__cause__ is not None:
-                click.echo("".join(traceback.format_exception(exc.__cause__)).rstrip(), err=True)
+            if self.debug:
+                _traceback(exc.__cause__)
             _fail(str(exc), 1)
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code)
         except OSError as exc:  # a path the system refuses, met where no reader named it: one line
             if self.debug:
-                click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
+                _traceback(exc)
             _fail(_os_error(exc), 2 if exc.errno in _BAD_PATH else 1)
         except click.Abort:
             _fail("aborted", 1)
@@ -104,11 +106,11 @@ class MinidlGroup(click.Group):
 
     def _prepare(self, named: list[str]) -> None:
         if self.plugins is None or named:
-            self.plugins = load_plugins(named, on_failure=_warn)
+            self.plugins = load_plugins(named, on_failure=self._warn)
         else:
             for failure in self.plugins.failures:
-                _warn(failure)
-        self.plugins.on_failure = _warn  # failures found later (registering components) too
+                self._warn(failure)
+        self.plugins.on_failure = self._warn  # failures found later (registering components) too
         self.commands = dict(self._base_commands)
         self.plugins.add_commands(self)
 
@@ -118,9 +120,17 @@ class MinidlGroup(click.Group):
         extra.setdefault("obj", self.plugins)
         return super().make_context(info_name, args, parent, **extra)
 
+    def _warn(self, failure: PluginFailure) -> None:
+        """One warning line for an installed plugin that failed; its traceback first with ``--debug``."""
+        if self.debug:
+            _traceback(failure.error)
+        click.echo(f"Warning: {failure}", err=True)
 
-def _warn(failure: PluginFailure) -> None:
-    click.echo(f"Warning: {failure}", err=True)
+
+def _traceback(error: BaseException | None) -> None:
+    """Print ``error``'s traceback on stderr (``--debug``), if there is one."""
+    if error is not None and error.__traceback__ is not None:
+        click.echo("".join(traceback.format_exception(error)).rstrip(), err=True)
 
 
 def _one_line_warnings(show: Callable[..., None]) -> Callable[..., None]:
@@ -156,8 +166,23 @@ def _load_plugins(ctx: click.Context, param: click.Parameter, specs: tuple[str, 
     """``-p`` is eager: the plugins it names load as click reads it, before the subcommand is looked up."""
     group = ctx.command
     if isinstance(group, MinidlGroup):
+        # `-p X --debug`: click reads --debug after -p has loaded (and maybe failed)
+        group.debug = group.debug or _debug_given(getattr(group, "invoked_args", ()))
         ctx.obj = group.prepare(specs or ())
     return specs or ()
+
+
+def _debug_given(args: Sequence[str]) -> bool:
+    """Whether ``--debug`` is among the group's options (before the command's name)."""
+    tokens = iter(args)
+    for arg in tokens:
+        if arg == "--debug":
+            return True
+        if arg in ("-p", "--plugin"):
+            next(tokens, None)  # its value
+        elif not arg.startswith("-"):
+            return False
+    return False
 
 
 def _set_debug(ctx: click.Context, param: click.Parameter, debug: bool) -> bool:
@@ -174,8 +199,8 @@ def create_cli(plugins: Plugins | None = None) -> click.Group:
     @click.option("-p", "--plugin", "plugin_specs", multiple=True, metavar="MODULE_OR_FILE", is_eager=True,
                   callback=_load_plugins, expose_value=False,
                   help="Load a plugin for this run: a module name or a .py file (repeatable).")
-    @click.option("--debug", is_flag=True, callback=_set_debug, expose_value=False,
-                  help="Show the full traceback when a component fails (also MINIDL_DEBUG=1).")
+    @click.option("--debug", is_flag=True, callback=_set_debug, expose_value=False, is_eager=True,
+                  help="Show the full traceback when a component or plugin fails (also MINIDL_DEBUG=1).")
     def cli() -> None:
         """minidl: train the d2l notebook's linear regression, and swap any part by name.
 
