@@ -167,8 +167,14 @@ class Plugins:
                     continue
                 try:
                     impl.function(register=registry.registrar(kind, impl.plugin_name))
-                except PluginError:
-                    raise
+                except PluginError as exc:  # a name another plugin took
+                    if impl.plugin_name in self._explicit or impl.plugin_name not in self._distributions:
+                        raise
+                    # an installed plugin: left out with a warning, as one that fails to load; the rest work
+                    broken.add(impl.plugin_name)
+                    self._fail(PluginFailure(impl.plugin_name, self.distribution(impl.plugin_name), PluginError(
+                        f"{exc}; the first keeps it (uninstall one, or load only some with "
+                        f"MINIDL_LOAD_PLUGINS=NAME,...)")))
                 except (Exception, SystemExit) as exc:
                     if impl.plugin_name in self._explicit:  # asked for by name: an error, not a warning
                         error = f"{type(exc).__name__}: {exc}".splitlines()[0]

@@ -671,3 +671,34 @@ def test_a_name_or_factory_that_cannot_be_used_is_named_with_its_plugin(tmp_path
     plugins = load_plugins(extra=[str(path)], entry_points=False)
     with pytest.raises(PluginError, match=f"^plugin '{re.escape(str(path))}' .*{re.escape(message)}"):
         plugins.registry  # noqa: B018  # the registry is filled on first use
+
+
+def test_an_installed_plugin_taking_a_name_another_has_is_left_out_with_a_warning(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One installed duplicate stopped every command, `minidl plugins` and `list` too."""
+    from click.testing import CliRunner
+
+    from minidl import plugins as plugins_module
+    from minidl.cli import create_cli
+    from minidl.entry_points import EntryPoint
+
+    source = ("from minidl import hookimpl\n\ndef net(width: int = {width}):\n    '''A net.'''\n\n"
+              "@hookimpl\ndef register_models(register):\n    register('small-net', net)\n")
+    for module, width in (("dupe_first", 1), ("dupe_second", 2)):
+        (tmp_path / f"{module}.py").write_text(source.format(width=width))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = [EntryPoint("first", "dupe_first", "minidl-first", "1.0"),
+             EntryPoint("second", "dupe_second", "minidl-second", "1.0")]
+    monkeypatch.setattr(plugins_module, "entry_points", lambda group: found)
+    monkeypatch.delenv("MINIDL_LOAD_PLUGINS", raising=False)
+    monkeypatch.delenv("MINIDL_PLUGINS", raising=False)
+    with pytest.warns(PluginLoadWarning, match=r"plugin 'second' \(from minidl-second\) failed to load: PluginError: "
+                      r"model 'small-net' is registered twice: by plugin 'first' and by plugin 'second'; the first "
+                      r"keeps it \(uninstall one, or load only some with MINIDL_LOAD_PLUGINS=NAME,\.\.\.\)"):
+        registry = load_plugins().registry
+    assert registry.get("model", "small-net").plugin == "first"
+    result = CliRunner().invoke(create_cli(), ["list", "model"])
+    assert result.exit_code == 0 and "small-net" in result.stdout
+    assert result.stderr.count("Warning: plugin 'second'") == 1
+    monkeypatch.setenv("MINIDL_LOAD_PLUGINS", "second")  # the way out the warning names
+    assert load_plugins().registry.get("model", "small-net").plugin == "second"
