@@ -58,6 +58,10 @@ class Component:
 _NAME_BREAKERS = re.compile(r"[\s=,]")
 
 
+def _register_arguments(name: Any, factory: Any) -> tuple[Any, Any]:
+    return name, factory
+
+
 def check_name(kind: str, name: Any) -> None:
     """Raise :class:`ValueError` unless ``name`` can be typed as ``--KIND NAME`` and in ``--set``."""
     if not isinstance(name, str):
@@ -108,7 +112,13 @@ class Registry:
     def registrar(self, kind: str, plugin: str) -> Callable[..., None]:
         """Return the ``register(name, factory)`` callback handed to one plugin's hook."""
 
-        def register(name: str, factory: Callable[..., Any]) -> None:
+        def register(*args: Any, **kwargs: Any) -> None:
+            try:
+                name, factory = _register_arguments(*args, **kwargs)
+            except TypeError:  # Python's own words would name this closure, not the call
+                given = ", ".join([*map(shown, args), *(f"{key}={shown(value)}" for key, value in kwargs.items())])
+                raise TypeError(f"register({given}): call it as register(name, factory), e.g. "
+                                f"register('my-{kind}', my_{kind})") from None
             self.add(kind, name, factory, plugin)
 
         return register

@@ -171,6 +171,17 @@ def test_build_default_linreg_with_the_datasets_inputs(registry):
     assert model.b.item() == 0.0
 
 
+@pytest.mark.parametrize("args, kwargs", [(("only-a-name",), {}), (("a", len, "extra"), {}), ((), {"nme": "a"})])
+def test_a_bad_register_call_says_how_to_call_it(args: tuple, kwargs: dict) -> None:
+    """Python's own words named the closure: Registry.registrar.<locals>.register() missing 1 required ..."""
+    register = Registry().registrar("model", "p")
+    with pytest.raises(TypeError, match=r"^register\(.*\): call it as register\(name, factory\), e\.g\. "
+                                        r"register\('my-model', my_model\)$") as caught:
+        register(*args, **kwargs)
+    assert "<locals>" not in str(caught.value)
+    register(name="a", factory=len)  # by keyword is fine
+
+
 def test_registrar_records_the_plugin():
     registry = Registry()
     registry.registrar("metric", "my-plugin")("score", lambda: None)
