@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from minidl.bounds import INT_CAP
 from minidl.checkpoint import check_compatible, load_training_checkpoint, reason_of
-from minidl.errors import CheckpointError, MinidlError, shown
+from minidl.errors import CheckpointError, MinidlError, UnknownComponentError, shown
 from minidl.run import Run
-from minidl.run_layout import CHECKPOINT_FILE, CONFIG_FILE, METRICS_JSONL
+from minidl.run_layout import CHECKPOINT_FILE, CONFIG_FILE, METRICS_JSONL, VERSIONS_FILE
 
 if TYPE_CHECKING:
     import torch
@@ -181,8 +181,27 @@ def resolve_saved(config: RunConfig, plugins: Plugins, path: str | Path) -> RunC
     """``config`` (read from ``path``, a saved run's) resolved; a value refused names the file."""
     try:
         return config.resolve(plugins.registry)
+    except UnknownComponentError as exc:
+        raise MinidlError(f"{str(path)!r}: {exc}{_plugins_not_loaded(Path(path).parent, plugins)}") from exc
     except MinidlError as exc:
         raise MinidlError(f"{str(path)!r}: {exc}") from exc
+
+
+def _plugins_not_loaded(run_dir: Path, plugins: Plugins) -> str:
+    """``; it was trained with './mine.py', not loaded now: give -p ./mine.py``: the plugins named
+    with ``-p`` that the run's ``versions.json`` records and are not loaded; "" for none."""
+    try:
+        recorded = json.loads((run_dir / VERSIONS_FILE).read_text(encoding="utf-8")).get("plugins")
+        loaded = {info.name for info in plugins.info()}
+        # the ones named with -p (no distribution): an installed one not loaded has its own hint
+        missing = [entry["name"] for entry in recorded if isinstance(entry, dict) and isinstance(entry.get("name"), str)
+                   and not entry.get("distribution") and entry["name"] not in loaded]
+    except (OSError, ValueError, AttributeError, TypeError):
+        return ""
+    if not missing:
+        return ""
+    return (f"; it was trained with {', '.join(map(shown, missing[:3]))}, not loaded now: give "
+            + " ".join(f"-p {name}" for name in missing[:3]))
 
 
 def _recorded_epochs(run_dir: Path) -> int:

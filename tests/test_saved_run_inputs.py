@@ -356,3 +356,20 @@ def test_plot_to_a_name_ending_in_a_slash_is_refused(plugins, run_dir: Path) -> 
     target = run_dir.parent / "loss.png"
     assert_refused(invoke(plugins, "plot", run_dir, "-o", f"{target}/"), "names no file")
     assert not target.exists()
+
+
+def test_a_run_of_a_local_plugin_read_without_it_says_which_to_give(plugin_file, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """`minidl evaluate runs/a` said only "unknown model 'small'", although versions.json names the plugin."""
+    monkeypatch.setenv("MINIDL_LOAD_PLUGINS", "")
+    path = plugin_file("mine.py", "import minidl\n\ndef small(num_inputs: int | None = None):\n"
+                                  "    '''A linear model.'''\n    import torch\n\n"
+                                  "    return torch.nn.Linear(num_inputs or 2, 1)\n\n\n@minidl.hookimpl\n"
+                                  "def register_models(register):\n    register('small', small)\n")
+    run_dir = tmp_path / "run"
+    with_plugin = minidl.load_plugins([path])
+    assert invoke(with_plugin, "train", "-q", "--epochs", "1", "--model", "small", "--out", run_dir).exit_code == 0
+    without = minidl.load_plugins()
+    every_reader_refuses(without, run_dir, "unknown model 'small'",
+                         f"; it was trained with {path!r}, not loaded now: give -p {path}")
+    assert invoke(with_plugin, "evaluate", run_dir).exit_code == 0
