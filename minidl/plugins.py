@@ -141,7 +141,7 @@ class Plugins:
                 module = _import_plugin(spec)
             except (Exception, SystemExit) as exc:  # sys.exit() at import ended minidl, silently
                 error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                raise PluginError(f"plugin {shown(spec)} failed to load: {_cut(error)}") from None
+                raise PluginError(f"plugin {shown(spec)} failed to load: {_cut(error)}") from exc  # --debug shows it
             if not self.manager.is_registered(module):
                 self.register(module, name=spec)
 
@@ -179,7 +179,7 @@ class Plugins:
                     if impl.plugin_name in self._explicit:  # asked for by name: an error, not a warning
                         error = f"{type(exc).__name__}: {exc}".splitlines()[0]
                         raise PluginError(f"plugin {impl.plugin_name!r} failed to register its {kind}s: "
-                                          f"{error}") from None
+                                          f"{error}") from exc
                     broken.add(impl.plugin_name)
                     self._fail(PluginFailure(impl.plugin_name, self.distribution(impl.plugin_name), exc))
         return registry

@@ -82,6 +82,10 @@ def test_the_command_line_prints_one_line(plugin: str, args: list[str], code: in
     assert result.stderr.count("\n") == 1 and result.stderr.startswith(line.format(p=plugin)), result.stderr
     debug = CliRunner().invoke(create_cli(), ["--debug", "-p", plugin, "train", *args])
     assert ("Traceback" in debug.stderr) == (code == 1)  # the original error's traceback with --debug
+    assert debug.stderr.splitlines()[-1].startswith(line.format(p=plugin)) and debug.exit_code == code
+    for bad in (["--lr", "abc"], ["--epochs", "-1"]):  # bad input has nothing under it: one line still
+        typo = CliRunner().invoke(create_cli(), ["--debug", "train", *bad])
+        assert typo.exit_code == 2 and typo.stderr.count("\n") == 1, typo.stderr
 
 
 def test_allocation_failure_reads_memory_errors_only() -> None:

@@ -65,8 +65,8 @@ class MinidlGroup(click.Group):
         except WriteError as exc:  # a full disk, a read-only folder: not a usage error
             _fail(str(exc), 1)
         except MinidlError as exc:
-            if self.debug:  # what lies under it: a plugin's ImportError two modules deep, say
-                _traceback(exc.__cause__ or exc.__context__)
+            if self.debug:  # what lies under it (raised `from` it): a plugin's ImportError two modules deep
+                _traceback(exc.__cause__)
             _fail(str(exc), 2)
         except DivergedError as exc:
             _fail(str(exc), 1)
