@@ -275,6 +275,16 @@ def _strip_optional(hint: Any) -> tuple[Any, bool]:
     return hint, False
 
 
+def understood(hint: Any) -> bool:
+    """Whether the option parser reads values of ``hint`` itself: int, float, bool, str, a
+    ``Literal``, a list of those, each also ``| None``. Other types (``int | str``, ``Path``,
+    ``tuple[int, str]``) are passed on as given."""
+    inner, _ = _strip_optional(hint)
+    if typing.get_origin(inner) is list:
+        inner = (typing.get_args(inner) or (float,))[0]
+    return inner in (int, float, bool, str) or typing.get_origin(inner) is typing.Literal
+
+
 def _is_union(hint: Any) -> bool:
     return typing.get_origin(hint) in (typing.Union, types.UnionType)
 

@@ -171,18 +171,24 @@ class Plugins:
                     if impl.plugin_name in self._explicit or impl.plugin_name not in self._distributions:
                         raise
                     # an installed plugin: left out with a warning, as one that fails to load; the rest work
-                    broken.add(impl.plugin_name)
-                    self._fail(PluginFailure(impl.plugin_name, self.distribution(impl.plugin_name), PluginError(
-                        f"{exc}; the first keeps it (uninstall one, or load only some with "
-                        f"MINIDL_LOAD_PLUGINS=NAME,...)")))
+                    own = str(getattr(exc, "holder", "")).startswith("minidl.default_plugins.")
+                    advice = "minidl's own plugin keeps it (MINIDL_LOAD_PLUGINS=NAME,... chooses the installed " \
+                        "plugins to load)" if own else \
+                        "the first keeps it (uninstall one, or load only some with MINIDL_LOAD_PLUGINS=NAME,...)"
+                    self._leave_out(registry, broken, impl.plugin_name, PluginError(f"{exc}; {advice}"))
                 except (Exception, SystemExit) as exc:
                     if impl.plugin_name in self._explicit:  # asked for by name: an error, not a warning
                         error = f"{type(exc).__name__}: {exc}".splitlines()[0]
                         raise PluginError(f"plugin {impl.plugin_name!r} failed to register its {kind}s: "
                                           f"{error}") from exc
-                    broken.add(impl.plugin_name)
-                    self._fail(PluginFailure(impl.plugin_name, self.distribution(impl.plugin_name), exc))
+                    self._leave_out(registry, broken, impl.plugin_name, exc)
         return registry
+
+    def _leave_out(self, registry: Registry, broken: set[str], name: str, error: BaseException) -> None:
+        """An installed plugin that failed to register: none of its components stay, one warning."""
+        broken.add(name)
+        registry.remove_plugin(name)
+        self._fail(PluginFailure(name, self.distribution(name), error))
 
     def distribution(self, plugin_name: str) -> str | None:
         """The distribution an installed plugin came from, if any."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from minidl.errors import OptionError, PluginError, UnknownComponentError
 from minidl.memory import check_estimate
-from minidl.options import Option, options_of, resolve_options, shown, summary_of
+from minidl.options import Option, options_of, resolve_options, shown, summary_of, understood
 
 #: The kinds of component and the hook through which plugins register each.
 REGISTER_HOOKS: dict[str, str] = {
@@ -53,6 +53,14 @@ class Component:
     def resolve(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Check ``given`` options and return all of them with defaults filled in."""
         return resolve_options(self.label, self.options, given)
+
+
+class NameTakenError(PluginError):
+    """A component name another plugin (``holder``) registered first under the same kind."""
+
+    def __init__(self, message: str, holder: str) -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 _NAME_BREAKERS = re.compile(r"[\s=,]")
@@ -95,19 +103,23 @@ class Registry:
                             f"got {type(factory).__name__} {shown(factory)}")
         taken = self._components[kind].get(name)
         if taken is not None:
-            raise PluginError(
-                f"{kind} {name!r} is registered twice: by plugin {taken.plugin!r} "
-                f"and by plugin {plugin!r}"
-            )
+            raise NameTakenError(f"{kind} {name!r} is registered twice: by plugin {taken.plugin!r} "
+                                 f"and by plugin {plugin!r}", holder=taken.plugin)
         options = options_of(factory, injected=INJECTED.get(kind, ()))
         for option in options:  # a default its own declaration refuses would fail only when written back
-            if not option.required and option.default is not None:
+            if not option.required and option.default is not None and understood(option.type):
                 try:
                     option.coerce(option.default)
                 except OptionError as exc:
                     raise ValueError(f"{kind} {name!r}: its default does not fit the option's own declaration: "
                                      f"{exc}") from None
         self._components[kind][name] = Component(kind, name, factory, plugin, options)
+
+    def remove_plugin(self, plugin: str) -> None:
+        """Forget every component ``plugin`` registered (a plugin left out after failing part-way)."""
+        for components in self._components.values():
+            for name in [name for name, component in components.items() if component.plugin == plugin]:
+                del components[name]
 
     def registrar(self, kind: str, plugin: str) -> Callable[..., None]:
         """Return the ``register(name, factory)`` callback handed to one plugin's hook."""

@@ -194,8 +194,9 @@ def _plugins_not_loaded(run_dir: Path, plugins: Plugins) -> str:
         recorded = json.loads((run_dir / VERSIONS_FILE).read_text(encoding="utf-8")).get("plugins")
         loaded = {info.name for info in plugins.info()}
         # the ones named with -p (no distribution): an installed one not loaded has its own hint
-        missing = [entry["name"] for entry in recorded if isinstance(entry, dict) and isinstance(entry.get("name"), str)
-                   and not entry.get("distribution") and entry["name"] not in loaded]
+        missing = [str(entry.get("file") or entry["name"]) for entry in recorded if isinstance(entry, dict)
+                   and isinstance(entry.get("name"), str) and not entry.get("distribution")
+                   and entry["name"] not in loaded and entry.get("file") not in loaded]
     except (OSError, ValueError, AttributeError, TypeError):
         return ""
     if not missing:

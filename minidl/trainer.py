@@ -383,6 +383,9 @@ def _check_batch(batch: Any, data: Any) -> None:
 
     if isinstance(batch, (tuple, list)) and len(batch) == 2 and all(isinstance(t, torch.Tensor) for t in batch):
         return
-    found = f"a batch of ({', '.join(type(item).__name__ for item in batch)})" if isinstance(batch, (tuple, list)) \
-        else f"a {type(batch).__name__}"
+    if isinstance(batch, (tuple, list)):
+        kinds = ", ".join([type(item).__name__ for item in batch[:3]] + (["..."] if len(batch) > 3 else []))
+        found = f"a batch of {len(batch)} items ({kinds})" if len(batch) > 3 else f"a batch of ({kinds})"
+    else:
+        found = f"a {type(batch).__name__}"
     raise BadBatchError(data, found)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,14 @@ def collect_versions(plugins: Plugins) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": packages,
-        "plugins": [{"name": info.name, "distribution": info.distribution, "version": info.version}
-                    for info in plugins.info()],
+        "plugins": [{"name": info.name, "distribution": info.distribution, "version": info.version,
+                     **_file_of(info.name, info.distribution)} for info in plugins.info()],
     }
+
+
+def _file_of(name: str, distribution: str | None) -> dict[str, str]:
+    """``{"file": ABSOLUTE PATH}`` for a plugin named by a ``.py`` path (``-p ./mine.py``): the name
+    is as typed, relative to where the run was started."""
+    if distribution is None and name.endswith(".py"):
+        return {"file": os.path.abspath(name)}
+    return {}

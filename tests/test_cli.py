@@ -366,7 +366,7 @@ def numpy_batches(kind: str = "numpy") -> Any:
     class NumpyBatches(minidl.TensorData):
         def batches(self, batch_size, generator):
             for X, y in super().batches(batch_size, generator):
-                yield (X.numpy(), y.numpy()) if kind == "numpy" else X
+                yield (X.numpy(), y.numpy()) if kind == "numpy" else list(X) if kind == "list" else X
 
     X = torch.randn(20, 2)
     return NumpyBatches(X, X.sum(1, keepdim=True))
@@ -413,7 +413,8 @@ def test_a_callback_that_raises_is_named_and_the_last_checkpoint_kept(invoke, fa
     assert torch.load(out / "checkpoint.pt", weights_only=False)["epoch"] == 1
 
 
-@pytest.mark.parametrize("kind, found", [("numpy", "a batch of (ndarray, ndarray)"), ("tensor", "a Tensor")])
+@pytest.mark.parametrize("kind, found", [("numpy", "a batch of (ndarray, ndarray)"), ("tensor", "a Tensor"),
+                                         ("list", "a batch of 10 items (Tensor, Tensor, Tensor, ...)")])
 def test_a_dataset_whose_batches_are_no_tensor_pairs_is_named_not_the_model(invoke, failing_plugin: str, kind: str,
                                                                            found: str) -> None:
     """The default model was blamed for the dataset's numpy arrays (model 'linreg' raised TypeError)."""

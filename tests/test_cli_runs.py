@@ -289,6 +289,7 @@ def test_a_copy_made_again_where_one_stood_never_takes_the_id_of_the_first(root:
         shutil.copytree(root / "a", root / "f")
         ok("train", "--resume", str(root / "f"), "--epochs", epochs)
         shutil.move(root / "f", root / f"f-{epochs}")
+    assert len({run_id(root / name) for name in ("a", "f-2", "f-3")}) == 3  # both copies made at f, resumed
     shutil.copytree(root / "a", root / "f")
     ok("runs", "reindex")  # and a copy that is only reindexed
     ids = {Path(run["dir"]).name: run["id"] for run in json.loads(ok("runs", "list", "--json").stdout)}

@@ -683,6 +683,7 @@ def test_an_installed_plugin_taking_a_name_another_has_is_left_out_with_a_warnin
     from minidl.entry_points import EntryPoint
 
     source = ("from minidl import hookimpl\n\ndef net(width: int = {width}):\n    '''A net.'''\n\n"
+              "@hookimpl\ndef register_datasets(register):\n    register('data-{width}', net)\n\n"
               "@hookimpl\ndef register_models(register):\n    register('small-net', net)\n")
     for module, width in (("dupe_first", 1), ("dupe_second", 2)):
         (tmp_path / f"{module}.py").write_text(source.format(width=width))
@@ -697,6 +698,7 @@ def test_an_installed_plugin_taking_a_name_another_has_is_left_out_with_a_warnin
                       r"keeps it \(uninstall one, or load only some with MINIDL_LOAD_PLUGINS=NAME,\.\.\.\)"):
         registry = load_plugins().registry
     assert registry.get("model", "small-net").plugin == "first"
+    assert "data-1" in registry.names("dataset") and "data-2" not in registry.names("dataset")  # none of its stay
     result = CliRunner().invoke(create_cli(), ["list", "model"])
     assert result.exit_code == 0 and "small-net" in result.stdout
     assert result.stderr.count("Warning: plugin 'second'") == 1

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pytest
@@ -105,6 +106,11 @@ def test_a_default_its_own_option_refuses_is_the_plugins_mistake_at_registration
         Registry().add("model", "m", factory, "p")
     Registry().add("model", "m", lambda width: None, "p")  # required, no default: nothing to check
     Registry().add("model", "m", lambda num_inputs=None, rate=0.1, n=3: None, "p")  # None: left unset
+    Registry().add("model", "m", _types_the_parser_passes_on, "p")  # int | str, Path, tuple: not its to judge
+
+
+def _types_the_parser_passes_on(n: int | str = "auto", path: Path | str = "data", file: Path = "x.txt",  # type: ignore[assignment]
+                                pair: tuple[int, str] = (3, "a")): ...
 
 
 def test_unknown_kind():

@@ -369,6 +369,8 @@ def test_a_run_of_a_local_plugin_read_without_it_says_which_to_give(plugin_file,
     run_dir = tmp_path / "run"
     with_plugin = minidl.load_plugins([path])
     assert invoke(with_plugin, "train", "-q", "--epochs", "1", "--model", "small", "--out", run_dir).exit_code == 0
+    recorded = json.loads((run_dir / "versions.json").read_text())["plugins"]
+    assert {"name": path, "distribution": None, "version": None, "file": path} in recorded  # absolute
     without = minidl.load_plugins()
     every_reader_refuses(without, run_dir, "unknown model 'small'",
                          f"; it was trained with {path!r}, not loaded now: give -p {path}")

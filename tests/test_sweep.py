@@ -185,6 +185,8 @@ def test_a_moved_sweep_is_listed_where_it_is_now_and_a_failing_copied_point_is_s
     copy = json.loads((root / "t" / "sweep.json").read_text())["id"]
     listed = json.loads(ok("runs", "list", "--json", "--where", f"sweep={copy}").stdout)
     assert sorted(Path(run["dir"]).name for run in listed) == ["000-lr=0.01", "001-lr=0.1"]
+    for run in listed:  # each copied point keeps the id it is listed by
+        assert json.loads((Path(run["dir"]) / "run.json").read_text())["id"] == run["id"]
     assert len({run["id"] for run in json.loads(ok("runs", "list", "--json").stdout)}) == 4
     shutil.copytree(root / "moved" / "001-lr=0.1", root / "moved" / "extra")  # not one of its points
     ok("runs", "reindex")

@@ -21,7 +21,8 @@ def ranged(lr: Annotated[float, Gt(0)] = 0.1, size: Annotated[int, Ge(1), Le(100
     """A dataset whose options say their ranges."""
 
 
-def unranged(size: int = 4, scale: Annotated[float, Le(1)] = 0.5, width: Annotated[int, Ge(1)] = 2):
+def unranged(size: int = 4, scale: Annotated[float, Le(1)] = 0.5, width: Annotated[int, Ge(1)] = 2,
+             counts: list[int] = [3]):
     """A dataset that forgets: no range, no lower bound, no upper bound on a size."""
 
 
@@ -44,14 +45,16 @@ def test_numeric_options_lists_the_int_and_float_options_only(plugin: tuple[str,
     found = [(label, option.name) for label, option in numeric_options(*plugin)]
     assert found == [("dataset 'ranged'", "lr"), ("dataset 'ranged'", "size"), ("dataset 'ranged'", "sizes"),
                      ("dataset 'ranged'", "offset"), ("dataset 'unranged'", "size"),
-                     ("dataset 'unranged'", "scale"), ("dataset 'unranged'", "width")]
+                     ("dataset 'unranged'", "scale"), ("dataset 'unranged'", "width"),
+                     ("dataset 'unranged'", "counts")]
 
 
 def test_every_problem_is_named_in_one_error(plugin: tuple[str, minidl.Plugins]) -> None:
     with pytest.raises(ConformanceError, match="option_ranges") as caught:
         check_option_ranges(*plugin, bounded_sizes=True)
     message = str(caught.value)
-    assert "4 option(s) without a proper range" in message
+    assert "5 option(s) without a proper range" in message
+    assert "option 'counts' declares no range; declare one (counts: list[Annotated[int, Ge(1)]])" in message
     assert "dataset 'ranged': option 'offset' declares no range; declare one (offset: Annotated[float, Gt(0)])" \
         in message
     assert "dataset 'unranged': option 'size' declares no range; declare one (size: Annotated[int, Ge(1)])" in message
@@ -97,5 +100,5 @@ def test_a_plugin_is_named_as_check_plugin_takes_it(plugin: tuple[str, minidl.Pl
     monkeypatch.chdir(path.parent)
     monkeypatch.syspath_prepend(str(path.parent))
     given = {"path": str(path), "relative": f"./{path.name}", "module": path.stem}[spec]
-    with pytest.raises(ConformanceError, match="4 option\\(s\\) without a proper range"):
+    with pytest.raises(ConformanceError, match="5 option\\(s\\) without a proper range"):
         check_option_ranges(given, bounded_sizes=True)

@@ -65,11 +65,11 @@ def sweep_command(plugins: Plugins, grid: tuple[str, ...], out: str | None, resu
         directory, spec, points = _resumed(plugins, resume, out, grid, train_flags, sampler, trials)
     else:
         directory, spec, points = _new(plugins, grid, out, sampler, trials, sweep_seed, train_flags, root)
-    with RunIndex.open(root) as index:  # a broken index fails here, before anything trains
-        if resume is not None:
-            spec = _record_points(index, directory, spec, points)
-        _record_sweep(index, directory, spec)
     with sweep.locked(directory), sigterm_interrupts():
+        with RunIndex.open(root) as index:  # a broken index fails here, before anything trains
+            if resume is not None:  # under the lock: another process may be training these points
+                spec = _record_points(index, directory, spec, points)
+            _record_sweep(index, directory, spec)
         failed = _run(plugins, directory, spec, points, processes, root)
     with RunIndex.open(root) as index:
         click.echo("")
@@ -138,7 +138,7 @@ def _record_points(index: Any, directory: Path, spec: dict[str, Any], points: li
     own and its points ids of their own (written into ``sweep.json`` and each ``run.json``), so
     the original keeps its rows."""
     from minidl.experiments import sweep
-    from minidl.experiments.rundir import SWEEP_FILE, copy_of, fresh_id, is_run_dir, run_row, write_id
+    from minidl.experiments.rundir import SWEEP_FILE, copy_of, fresh_id, is_run_dir, read_json, run_row, write_id
     from minidl.run_layout import RUN_FILE
 
     recorded = {row["id"]: row["dir"] for row in index.sweeps()}
@@ -150,19 +150,28 @@ def _record_points(index: Any, directory: Path, spec: dict[str, Any], points: li
                    f"{copied['id']}", err=True)
         spec = copied
     known = dict(index.ids_and_dirs())
+    memo: dict[Path, Any] = {}  # sweep.json read once, not once a point
+    rows = []
     for point in points:
         point_dir = directory / point.name
         if not is_run_dir(point_dir):
             continue  # not started yet, or lost: trained from the beginning
         try:
-            row = run_row(point_dir)
-        except MinidlError:
+            recorded_id = read_json(point_dir / RUN_FILE).get("id")
+        except (MinidlError, AttributeError):
             continue  # a damaged point: its own run says what is wrong
+        if original is None and isinstance(recorded_id, str) and known.get(recorded_id) == str(point_dir):
+            continue  # indexed where it is: its own run keeps its row up to date
+        try:
+            row = run_row(point_dir, memo)
+        except MinidlError:
+            continue
         if copy_of(point_dir, row["id"], known.get(row["id"]), RUN_FILE) is not None:
             row["id"] = fresh_id(point_dir, known)
             write_id(point_dir / RUN_FILE, row["id"])
         known[row["id"]] = str(point_dir)
-        index.put_run(row)
+        rows.append(row)
+    index.put_runs(rows)
     return spec
 
 

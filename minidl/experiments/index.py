@@ -227,6 +227,12 @@ class RunIndex:
         with self.transaction() as db:
             _put_run(db, row)
 
+    def put_runs(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """:meth:`put_run` for each of ``rows``, in one transaction."""
+        with self.transaction() as db:
+            for row in rows:
+                _put_run(db, row)
+
     def update_run(self, run_id: str, fields: Mapping[str, Any]) -> None:
         """Change some columns of a run."""
         _check_columns(fields, RUN_COLUMNS)

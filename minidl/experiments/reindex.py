@@ -19,7 +19,16 @@ from typing import Any
 
 from minidl.errors import MinidlError
 from minidl.experiments.index import DB_NAME, RunIndex, RunIndexError, runs_root
-from minidl.experiments.rundir import SWEEP_FILE, find_run_dirs, fresh_id, is_run_dir, read_json, run_row, write_id
+from minidl.experiments.rundir import (
+    SWEEP_FILE,
+    SweepMemo,
+    find_run_dirs,
+    fresh_id,
+    is_run_dir,
+    read_json,
+    run_row,
+    write_id,
+)
 from minidl.run_layout import RUN_FILE
 
 MOVABLE = ("unreadable", "foreign")  # reasons an index is moved aside; a newer one is left alone
@@ -116,10 +125,11 @@ def _candidates(root: Path, known: Iterable[tuple[str, str]], extra: Sequence[st
 
 def _rows(directories: Sequence[Path], result: Reindexed, unreadable: dict[Path, str],
           known: set[tuple[str, str]]) -> list[dict[str, Any]]:
-    read = []
+    read: list[dict[str, Any]] = []
+    sweeps: SweepMemo = {}
     for directory in directories:
         try:
-            read.append(run_row(directory))
+            read.append(run_row(directory, sweeps))
         except (MinidlError, OSError) as exc:
             unreadable[directory] = str(exc)
     # the directory the index already knows by an id keeps it; a copy of it gets its own

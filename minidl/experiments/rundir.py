@@ -115,8 +115,15 @@ def read_json(path: Path) -> Any:
         raise MinidlError(f"cannot read {str(path)!r}: {exc}") from None
 
 
-def run_row(path: Path) -> dict[str, Any]:
-    """The index row of run directory ``path``; :class:`MinidlError` naming a broken file."""
+SweepMemo = dict[Path, tuple[str | None, frozenset[str]]]  # a sweep folder -> its id and point names
+
+
+def run_row(path: Path, sweeps: SweepMemo | None = None) -> dict[str, Any]:
+    """The index row of run directory ``path``; :class:`MinidlError` naming a broken file.
+
+    ``sweeps``: a dict kept across calls, so each sweep's ``sweep.json`` is read once when
+    rows of many of its points are made (a sweep of 3,000 points holds a 270 KB spec).
+    """
     path = path.resolve()
     info = read_json(path / RUN_FILE)
     if not isinstance(info, dict):
@@ -130,7 +137,7 @@ def run_row(path: Path) -> dict[str, Any]:
     run_id = info.get("id")
     row = {
         "id": run_id if isinstance(run_id, str) and run_id.strip() else derived_id(path), "dir": str(path),
-        "sweep": sweep_of(path),
+        "sweep": sweep_of(path, sweeps),
         "started": invocations[0].get("started") if invocations else None, "ended": last.get("ended"),
         "duration": duration(invocations),
         "command": json.dumps(command if isinstance(command, list) and all(isinstance(c, str) for c in command)
@@ -223,23 +230,36 @@ def duration(invocations: Sequence[Mapping[str, Any]]) -> float | None:
     return round(total, 3) if known else None
 
 
-def sweep_of(path: Path) -> str | None:
-    """The id of the sweep whose directory holds run directory ``path`` as one of its points, if any."""
-    sweep_file = path.parent / SWEEP_FILE
+def sweep_of(path: Path, sweeps: SweepMemo | None = None) -> str | None:
+    """The id of the sweep whose directory holds run directory ``path`` as one of its points, if any.
+
+    ``sweeps``: as for :func:`run_row`.
+    """
+    folder = path.parent
+    if sweeps is None or folder not in sweeps:
+        found = _sweep_points(folder / SWEEP_FILE)
+        if sweeps is None:
+            return found[0] if path.name in found[1] else None
+        sweeps[folder] = found
+    sweep_id, names = sweeps[folder]
+    return sweep_id if path.name in names else None  # a run put into the sweep's folder is not one of its points
+
+
+def _sweep_points(sweep_file: Path) -> tuple[str | None, frozenset[str]]:
     if not sweep_file.is_file():
-        return None
+        return None, frozenset()
     try:
         spec = read_json(sweep_file)
     except MinidlError:
-        return None
+        return None, frozenset()
     if not isinstance(spec, dict):
-        return None
+        return None, frozenset()
     points = spec.get("points")
-    names = {point.get("name") for point in points if isinstance(point, dict)} if isinstance(points, list) else set()
-    if path.name not in names:  # a run directory put into the sweep's folder is not one of its points
-        return None
+    listed = points if isinstance(points, list) else []
+    names = frozenset(str(point["name"]) for point in listed if isinstance(point, dict)
+                      and isinstance(point.get("name"), str))
     run_id = spec.get("id")
-    return run_id if isinstance(run_id, str) and run_id else None
+    return (run_id if isinstance(run_id, str) and run_id else None), names
 
 
 def _status(recorded: Any, row: Mapping[str, Any]) -> str:

@@ -64,6 +64,8 @@ def range_problem(label: str, option: Option, allowed: bool, bounded_sizes: bool
         return f"{label}.{option.name} declares {declared}: take it off the allowlist" if declared else None
     if not declared:
         example = "Annotated[int, Ge(1)]" if "int" in option.type_name else "Annotated[float, Gt(0)]"
+        if option.type_name.startswith("list["):
+            example = f"list[{example}]"
         optional = " | None" if option.type_name.endswith("| None") else ""
         return (f"{label}: option {option.name!r} declares no range; declare one "
                 f"({option.name}: {example}{optional}) or allowlist it with the reason")
