@@ -132,26 +132,28 @@ def _rows(directories: Sequence[Path], result: Reindexed, unreadable: dict[Path,
             read.append(run_row(directory, sweeps))
         except (MinidlError, OSError) as exc:
             unreadable[directory] = str(exc)
-    # the directory the index already knows by an id keeps it; a copy of it gets its own
-    read.sort(key=lambda row: (row["id"], row["dir"]) not in known)
-    rows, seen = [], set()
-    taken = {row["id"] for row in read} | {identifier for identifier, _ in known}
-    for row in read:
-        if row["id"] in seen:  # a copied run directory: same id twice
-            row["id"] = _own_id(Path(row["dir"]), RUN_FILE, "run", row["id"], taken, result)
+    _own_ids_for_copies(read, known, RUN_FILE, "run", result)
+    return read
+
+
+def _own_ids_for_copies(rows: list[dict[str, Any]], known: set[tuple[str, str]], file_name: str, what: str,
+                        result: Reindexed) -> dict[str, str]:
+    """Give each row whose id another row has (a copied directory) an id of its own, written into
+    its ``file_name`` so that it keeps it; the directory the index knew by the id keeps it. Returns
+    the new ids by directory; each is reported in ``result``. ``rows`` ends in that order."""
+    rows.sort(key=lambda row: (row["id"], row["dir"]) not in known)
+    taken = {row["id"] for row in rows} | {identifier for identifier, _ in known}
+    seen, renamed = set(), {}
+    for row in rows:
+        if row["id"] in seen:
+            directory, shared = Path(row["dir"]), row["id"]
+            row["id"] = renamed[row["dir"]] = fresh_id(directory, taken)
+            taken.add(row["id"])
+            kept = "written into its" if write_id(directory / file_name, row["id"]) else "its read-only"
+            result.renamed.append(f"{directory} holds {what} id {shared} as another directory does (a copy); "
+                                  f"indexed as {row['id']}, {kept} {file_name}")
         seen.add(row["id"])
-        rows.append(row)
-    return rows
-
-
-def _own_id(directory: Path, file_name: str, what: str, shared: str, taken: set[str], result: Reindexed) -> str:
-    """A new id for a copy, written into its ``file_name`` so that it keeps it (reported in ``result``)."""
-    new_id = fresh_id(directory, taken)
-    taken.add(new_id)
-    kept = "written into its" if write_id(directory / file_name, new_id) else "its read-only"
-    result.renamed.append(f"{directory} holds {what} id {shared} as another directory does (a copy); indexed as "
-                          f"{new_id}, {kept} {file_name}")
-    return new_id
+    return renamed
 
 
 def _sweeps(root: Path, rows: Sequence[dict[str, Any]], known: set[tuple[str, str]],
@@ -169,19 +171,11 @@ def _sweeps(root: Path, rows: Sequence[dict[str, Any]], known: set[tuple[str, st
             continue
         if isinstance(spec, dict) and isinstance(spec.get("id"), str) and spec["id"]:
             found.append(sweep_row(directory, spec))
-    found.sort(key=lambda row: (row["id"], row["dir"]) not in known)
-    sweeps, seen = [], set()
-    taken = {sweep["id"] for sweep in found} | {identifier for identifier, _ in known}
-    for sweep in found:
-        if sweep["id"] in seen:
-            new_id = _own_id(Path(sweep["dir"]), SWEEP_FILE, "sweep", sweep["id"], taken, result)
-            for row in rows:
-                if str(Path(row["dir"]).parent) == sweep["dir"]:
-                    row["sweep"] = new_id
-            sweep["id"] = new_id
-        seen.add(sweep["id"])
-        sweeps.append(sweep)
-    return sweeps
+    renamed = _own_ids_for_copies(found, known, SWEEP_FILE, "sweep", result)
+    for row in rows:  # the points of a renamed sweep (a run merely put into its folder has none)
+        if row.get("sweep") is not None:
+            row["sweep"] = renamed.get(str(Path(row["dir"]).parent), row["sweep"])
+    return found
 
 
 def sweep_row(directory: Path, spec: dict[str, Any]) -> dict[str, Any]:
