@@ -37,6 +37,8 @@ __all__ = [  # with the schema's names, re-exported
     "remove_stale_temporaries",
     "save_checkpoint",
     "write_failure",
+    "write_json",
+    "write_text",
 ]
 
 
@@ -119,6 +121,22 @@ def atomic_open(path: str | Path, mode: str = "wb", **kwargs: Any) -> Iterator[I
             os.unlink(handle.name)
         raise
     _fsync_directory(path.parent)
+
+
+def write_text(path: str | Path, text: str, what: str = "file") -> None:
+    """Replace ``path`` with ``text`` (UTF-8) atomically; a failed write is a :class:`WriteError`."""
+    try:
+        with atomic_open(path, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+    except OSError as exc:
+        raise WriteError(path, reason_of(exc), what) from None
+
+
+def write_json(path: str | Path, data: Any, what: str = "file") -> None:
+    """:func:`write_text` of ``data`` as indented JSON, as minidl writes ``run.json`` and ``sweep.json``."""
+    import json
+
+    write_text(path, json.dumps(data, indent=2) + "\n", what)
 
 
 @functools.cache

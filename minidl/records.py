@@ -34,7 +34,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from minidl.checkpoint import WriteError, atomic_open, reason_of, remove_stale_temporaries, save_checkpoint
+from minidl.checkpoint import (
+    WriteError,
+    reason_of,
+    remove_stale_temporaries,
+    save_checkpoint,
+    write_json,
+    write_text,
+)
 from minidl.errors import MinidlError
 from minidl.hookspecs import hookimpl
 from minidl.run_layout import (
@@ -138,8 +145,8 @@ class RunRecorder:
         """
         if trainer.epoch > 0 and self.checkpoint_path.exists():  # resumed: its checkpoint is still good
             self.saved_epoch = trainer.epoch  # first: a write below may fail, and the message names it
-        _write_text(self.out / CONFIG_FILE, self._config_text)
-        _write_json(self.out / VERSIONS_FILE, self._versions)
+        write_text(self.out / CONFIG_FILE, self._config_text)
+        write_json(self.out / VERSIONS_FILE, self._versions)
         self._invocations.append({
             "command": self._command,
             "started": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -162,7 +169,7 @@ class RunRecorder:
             _append(self.out / METRICS_CSV, _csv_text(self._columns, [row], header=False))
         else:  # a new column: the header changes, so the whole file is written again
             self._columns = _columns(self._rows)
-            _write_text(self.out / METRICS_CSV, _csv_text(self._columns, self._rows))
+            write_text(self.out / METRICS_CSV, _csv_text(self._columns, self._rows))
         # The trainer counts the epoch and appends its record only after this hook.
         state = trainer.state_dict()
         state["epoch"], state["history"] = epoch, [*trainer.history.records, row]
@@ -199,12 +206,12 @@ class RunRecorder:
         return True
 
     def _write_run_file(self, status: str) -> None:
-        _write_json(self.out / RUN_FILE, {"id": self.run_id, "status": status, "seed": self._seed,
+        write_json(self.out / RUN_FILE, {"id": self.run_id, "status": status, "seed": self._seed,
                                           "invocations": self._invocations})
 
     def _rewrite_metrics(self) -> None:
-        _write_text(self.out / METRICS_CSV, _csv_text(self._columns, self._rows))
-        _write_text(self.out / METRICS_JSONL, "".join(json.dumps(row) + "\n" for row in self._rows))
+        write_text(self.out / METRICS_CSV, _csv_text(self._columns, self._rows))
+        write_text(self.out / METRICS_JSONL, "".join(json.dumps(row) + "\n" for row in self._rows))
 
 
 def check_out_dir(out: Path, *, overwrite: bool = False, resume: bool = False) -> None:
@@ -271,19 +278,6 @@ def _csv_text(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], *, head
         writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
-
-
-def _write_json(path: Path, data: Any) -> None:
-    _write_text(path, json.dumps(data, indent=2) + "\n")
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically; a failed write is a :class:`WriteError`."""
-    try:
-        with atomic_open(path, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-    except OSError as exc:
-        raise WriteError(path, reason_of(exc)) from None
 
 
 def _append(path: Path, text: str) -> None:

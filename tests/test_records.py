@@ -428,7 +428,7 @@ def test_a_failed_write_names_the_file_and_keeps_the_last_checkpoint(
     from minidl.checkpoint import WriteError
 
     record(plain_config(2), plugins, tmp_path)
-    real = {"_append": records._append, "_write_text": records._write_text}
+    real = {"_append": records._append, "write_text": records.write_text}
 
     def fail_for(name: str):
         def write(path: Path, text: str) -> None:
@@ -438,9 +438,9 @@ def test_a_failed_write_names_the_file_and_keeps_the_last_checkpoint(
         return write
 
     monkeypatch.setattr(records, "_append", fail_for("_append"))
-    monkeypatch.setattr(records, "_write_text", fail_for("_write_text"))
+    monkeypatch.setattr(records, "write_text", fail_for("write_text"))
     if failing == "checkpoint.pt":
-        monkeypatch.setattr(records, "save_checkpoint", lambda path, state: fail_for("_write_text")(path, ""))
+        monkeypatch.setattr(records, "save_checkpoint", lambda path, state: fail_for("write_text")(path, ""))
     config, state = read_run(tmp_path)
     config.train.epochs = 4
     run = build(config, plugins)

@@ -80,15 +80,14 @@ def fresh_id(path: Path, taken: Container[str]) -> str:
 def write_id(path: Path, identifier: str) -> bool:
     """Put ``identifier`` into the JSON object in ``path`` (``run.json``, ``sweep.json``), atomically,
     everything else kept; False when it cannot be read or written (a read-only copy)."""
-    from minidl.checkpoint import atomic_open
+    from minidl.checkpoint import write_json
 
     try:
         record = read_json(path)
         if not isinstance(record, dict):
             return False
-        with atomic_open(path, "w", encoding="utf-8") as file:
-            file.write(json.dumps({**record, "id": identifier}, indent=2) + "\n")
-    except (MinidlError, OSError):
+        write_json(path, {**record, "id": identifier})
+    except MinidlError:  # unreadable, or a WriteError
         return False
     return True
 

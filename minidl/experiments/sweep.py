@@ -10,7 +10,6 @@ continues from its checkpoint, one that never saved an epoch starts again.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import signal
@@ -83,12 +82,13 @@ def check_new_dir(directory: Path) -> None:
 
 def create(directory: Path, spec: dict[str, Any], base_toml: str) -> None:
     """Write a new sweep's ``sweep.toml`` and ``sweep.json`` (after :func:`check_new_dir`)."""
-    from minidl.checkpoint import atomic_open
+    from minidl.checkpoint import WriteError, write_text
 
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        with atomic_open(directory / BASE_FILE, "w", encoding="utf-8") as file:
-            file.write(base_toml)
+        write_text(directory / BASE_FILE, base_toml)
+    except WriteError as exc:
+        raise MinidlError(f"cannot write the sweep into {str(directory)!r}: {exc.reason}") from None
     except OSError as exc:
         raise MinidlError(f"cannot write the sweep into {str(directory)!r}: {exc.strerror or exc}") from None
     write_spec(directory, spec)
@@ -96,13 +96,12 @@ def create(directory: Path, spec: dict[str, Any], base_toml: str) -> None:
 
 def write_spec(directory: Path, spec: dict[str, Any]) -> None:
     """(Re)write ``directory/sweep.json`` atomically."""
-    from minidl.checkpoint import atomic_open
+    from minidl.checkpoint import WriteError, write_json
 
     try:
-        with atomic_open(directory / SWEEP_FILE, "w", encoding="utf-8") as file:
-            file.write(json.dumps(spec, indent=2) + "\n")
-    except OSError as exc:
-        raise MinidlError(f"cannot write the sweep into {str(directory)!r}: {exc.strerror or exc}") from None
+        write_json(directory / SWEEP_FILE, spec)
+    except WriteError as exc:
+        raise MinidlError(f"cannot write the sweep into {str(directory)!r}: {exc.reason}") from None
 
 
 def load(directory: Path) -> tuple[dict[str, Any], list[Point]]:
