@@ -68,7 +68,10 @@ def sweep_command(plugins: Plugins, grid: tuple[str, ...], out: str | None, resu
     with sweep.locked(directory), sigterm_interrupts():
         with RunIndex.open(root) as index:  # a broken index fails here, before anything trains
             if resume is not None:  # under the lock: another process may be training these points
-                spec = _record_points(index, directory, spec, points)
+                spec, original = sweep.record_points(index, directory, spec, points)
+                if original is not None:
+                    click.echo(f"Note: {directory} holds sweep {original[1]} as {original[0]} does (a copy): "
+                               f"recorded as sweep {spec['id']}", err=True)
             _record_sweep(index, directory, spec)
         failed = _run(plugins, directory, spec, points, processes, root)
     with RunIndex.open(root) as index:
@@ -130,49 +133,6 @@ def _resumed(plugins: Plugins, resume: str, out: str | None, grid: tuple[str, ..
         except MinidlError as exc:
             raise MinidlError(f"cannot resume the sweep in {str(directory)!r}: {exc}") from None
     return directory, spec, points
-
-
-def _record_points(index: Any, directory: Path, spec: dict[str, Any], points: list[Any]) -> dict[str, Any]:
-    """Record a resumed sweep's points as they are now, before any trains: a sweep moved elsewhere
-    has its rows follow it; a copy of another sweep's directory (``cp -r``) gets a sweep id of its
-    own and its points ids of their own (written into ``sweep.json`` and each ``run.json``), so
-    the original keeps its rows."""
-    from minidl.experiments import sweep
-    from minidl.experiments.rundir import SWEEP_FILE, copy_of, fresh_id, is_run_dir, read_json, run_row, write_id
-    from minidl.run_layout import RUN_FILE
-
-    recorded = {row["id"]: row["dir"] for row in index.sweeps()}
-    original = copy_of(directory, spec["id"], recorded.get(spec["id"]), SWEEP_FILE)
-    if original is not None:
-        copied = {**spec, "id": fresh_id(directory, recorded)}
-        sweep.write_spec(directory, copied)
-        click.echo(f"Note: {directory} holds sweep {spec['id']} as {original} does (a copy): recorded as sweep "
-                   f"{copied['id']}", err=True)
-        spec = copied
-    known = dict(index.ids_and_dirs())
-    memo: dict[Path, Any] = {}  # sweep.json read once, not once a point
-    rows = []
-    for point in points:
-        point_dir = directory / point.name
-        if not is_run_dir(point_dir):
-            continue  # not started yet, or lost: trained from the beginning
-        try:
-            recorded_id = read_json(point_dir / RUN_FILE).get("id")
-        except (MinidlError, AttributeError):
-            continue  # a damaged point: its own run says what is wrong
-        if original is None and isinstance(recorded_id, str) and known.get(recorded_id) == str(point_dir):
-            continue  # indexed where it is: its own run keeps its row up to date
-        try:
-            row = run_row(point_dir, memo)
-        except MinidlError:
-            continue
-        if copy_of(point_dir, row["id"], known.get(row["id"]), RUN_FILE) is not None:
-            row["id"] = fresh_id(point_dir, known)
-            write_id(point_dir / RUN_FILE, row["id"])
-        known[row["id"]] = str(point_dir)
-        rows.append(row)
-    index.put_runs(rows)
-    return spec
 
 
 def _record_sweep(index: Any, directory: Path, spec: dict[str, Any]) -> None:

@@ -21,12 +21,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from minidl.errors import MinidlError
-from minidl.experiments.rundir import SWEEP_FILE, now, read_json
+from minidl.experiments.rundir import SWEEP_FILE, SweepMemo, now, read_json
 from minidl.run_layout import CHECKPOINT_FILE, CONFIG_FILE, RUN_FILE
 from minidl.signals import Terminated
+
+if TYPE_CHECKING:
+    from minidl.experiments.index import RunIndex
 
 BASE_FILE = "sweep.toml"  # the configuration every point starts from
 LOCK_FILE = ".sweep.lock"  # held while a process runs the sweep
@@ -206,6 +209,52 @@ def locked(directory: Path) -> Iterator[None]:
             raise MinidlError(f"the sweep in {str(directory)!r} is being run by another process; "
                               "wait for it, or stop it and resume") from None
         yield
+
+
+def record_points(index: RunIndex, directory: Path, spec: dict[str, Any],
+                  points: Sequence[Point]) -> tuple[dict[str, Any], tuple[Path, str] | None]:
+    """Record a resumed sweep's points as they are now, before any trains (hold :func:`locked`).
+
+    A sweep moved elsewhere has its rows follow it; a copy of another sweep's directory
+    (``cp -r``) gets a sweep id of its own and its points ids of their own (written into
+    ``sweep.json`` and each ``run.json``), so the original keeps its rows. Only points not
+    indexed where they are are written, in one transaction; ``sweep.json`` is read once.
+    Returns the spec (with its new id for a copy) and, for a copy, the original's directory
+    and id.
+    """
+    from minidl.experiments.rundir import copy_of, fresh_id, is_run_dir, run_row, write_id
+
+    recorded = {row["id"]: row["dir"] for row in index.sweeps()}
+    original = copy_of(directory, spec["id"], recorded.get(spec["id"]), SWEEP_FILE)
+    copied_from = None
+    if original is not None:
+        copied_from = (original, spec["id"])
+        spec = {**spec, "id": fresh_id(directory, recorded)}
+        write_spec(directory, spec)
+    known = dict(index.ids_and_dirs())
+    memo: SweepMemo = {}
+    rows = []
+    for point in points:
+        point_dir = directory / point.name
+        if not is_run_dir(point_dir):
+            continue  # not started yet, or lost: trained from the beginning
+        try:
+            recorded_id = read_json(point_dir / RUN_FILE).get("id")
+        except (MinidlError, AttributeError):
+            continue  # a damaged point: its own run says what is wrong
+        if original is None and isinstance(recorded_id, str) and known.get(recorded_id) == str(point_dir):
+            continue  # indexed where it is: its own run keeps its row up to date
+        try:
+            row = run_row(point_dir, memo)
+        except MinidlError:
+            continue
+        if copy_of(point_dir, row["id"], known.get(row["id"]), RUN_FILE) is not None:
+            row["id"] = fresh_id(point_dir, known)
+            write_id(point_dir / RUN_FILE, row["id"])
+        known[row["id"]] = str(point_dir)
+        rows.append(row)
+    index.put_runs(rows)
+    return spec, copied_from
 
 
 def run_in_turn(todo: Sequence[Job], execute: Callable[[list[str]], tuple[int, str]], report: Report) -> None:
