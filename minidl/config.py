@@ -239,7 +239,11 @@ def changed_settings(before: RunConfig, after: RunConfig) -> list[str]:
     component's ``name`` first, then the rest in order."""
     old, new = comparable(before), comparable(after)
     changed = [key for key in old.keys() | new.keys() if key not in RESUMABLE and old.get(key) != new.get(key)]
-    return sorted(changed, key=lambda key: (not key.endswith(".name"), key != "callbacks", key))
+    return sorted(changed, key=lambda key: (key not in SWAPS, key))
+
+
+#: The settings of :func:`comparable` that choose components, rather than set an option of one.
+SWAPS = (*(f"{kind}.name" for kind in COMPONENT_KINDS), "callbacks")
 
 
 def flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

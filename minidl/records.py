@@ -173,18 +173,17 @@ class RunRecorder:
         # The trainer counts the epoch and appends its record only after this hook.
         state = trainer.state_dict()
         state["epoch"], state["history"] = epoch, [*trainer.history.records, row]
-        if self._config_text:  # what config.toml must still say when the run is read back
-            state["config"] = self._config_text
-        save_checkpoint(self.checkpoint_path, state)
+        self._save(state)
         self.saved_epoch = epoch
 
     @hookimpl
     def on_fit_end(self, trainer: Trainer, history: History) -> None:
         """Save the final state (also when no epoch ran, e.g. resuming a finished run)."""
-        state = trainer.state_dict()
-        if self._config_text:
-            state["config"] = self._config_text
-        save_checkpoint(self.checkpoint_path, state)
+        self._save(trainer.state_dict())
+
+    def _save(self, state: dict[str, Any]) -> None:
+        """The checkpoint, with the configuration ``config.toml`` must still hold when the run is read back."""
+        save_checkpoint(self.checkpoint_path, {**state, "config": self._config_text} if self._config_text else state)
 
     def finish(self, status: str, **details: str | None) -> bool:
         """Record in ``run.json`` how this invocation ended (finished, diverged, interrupted, failed).

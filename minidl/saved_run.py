@@ -75,7 +75,7 @@ def check_config_unchanged(config_path: Path, text: str, config: RunConfig, stat
     resolved; only the settings a resume may change (``train.epochs``, ``train.device``)
     may differ: any other would build a run that is not the one the checkpoint holds.
     """
-    from minidl.config import changed_settings, comparable, flatten, from_toml
+    from minidl.config import SWAPS, changed_settings, comparable, flatten, from_toml
 
     saved_text = state.get("config")
     if not isinstance(saved_text, str) or saved_text == text:
@@ -87,7 +87,7 @@ def check_config_unchanged(config_path: Path, text: str, config: RunConfig, stat
     changed = changed_settings(trained, config)
     if not changed:
         return
-    swapped = [key for key in changed if key.endswith(".name") or key == "callbacks"]
+    swapped = [key for key in changed if key in SWAPS]
     changed = swapped or changed  # another component: its options differ too, and say no more
     before, after = comparable(trained), comparable(config)
     written = flatten(from_toml(text, str(config_path)).to_dict())

@@ -199,7 +199,7 @@ def create_cli(plugins: Plugins | None = None) -> click.Group:
     @click.option("-p", "--plugin", "plugin_specs", multiple=True, metavar="MODULE_OR_FILE", is_eager=True,
                   callback=_load_plugins, expose_value=False,
                   help="Load a plugin for this run: a module name or a .py file (repeatable).")
-    @click.option("--debug", is_flag=True, callback=_set_debug, expose_value=False, is_eager=True,
+    @click.option("--debug", is_flag=True, callback=_set_debug, expose_value=False,
                   help="Show the full traceback when a component or plugin fails (also MINIDL_DEBUG=1).")
     def cli() -> None:
         """minidl: train the d2l notebook's linear regression, and swap any part by name.

@@ -234,13 +234,10 @@ def sweep_of(path: Path, sweeps: SweepMemo | None = None) -> str | None:
 
     ``sweeps``: as for :func:`run_row`.
     """
-    folder = path.parent
-    if sweeps is None or folder not in sweeps:
-        found = _sweep_points(folder / SWEEP_FILE)
-        if sweeps is None:
-            return found[0] if path.name in found[1] else None
-        sweeps[folder] = found
-    sweep_id, names = sweeps[folder]
+    memo = {} if sweeps is None else sweeps
+    if path.parent not in memo:
+        memo[path.parent] = _sweep_points(path.parent / SWEEP_FILE)
+    sweep_id, names = memo[path.parent]
     return sweep_id if path.name in names else None  # a run put into the sweep's folder is not one of its points
 
 
