@@ -307,14 +307,7 @@ def _scratch_rnn(vocab_size, num_hiddens=8):
     def init_rnn_state(batch_size, num_hiddens, device):
         return (torch.zeros((batch_size, num_hiddens), device=device),)
 
-    def rnn(inputs, state, params):
-        W_xh, W_hh, b_h, W_hq, b_q = params
-        (H,) = state
-        outputs = []
-        for X in inputs:
-            H = torch.tanh(torch.matmul(X, W_xh) + torch.matmul(H, W_hh) + b_h)
-            outputs.append(torch.matmul(H, W_hq) + b_q)
-        return outputs, (H,)
+    from minidl_sequence.models import rnn  # the book's 6.4 cell, as the sequence plugin ships it
 
     return rnn, get_params, init_rnn_state, num_hiddens
 
