@@ -78,7 +78,7 @@ class _FunctionRNN(FunctionNet):
         self.__name__ = getattr(rnn, "__name__", type(rnn).__name__)  # the book's function, as checks name it
         self.rnn, self.init_rnn_state = rnn, init_rnn_state
         self.num_hiddens, self.vocab_size, self.device = num_hiddens, vocab_size, book_device(device)
-        self.to_onehot = sequence_module("models").to_onehot
+        self.to_onehot = sequence_module("models").steps_one_hot  # unchecked: the windows are whole indices
 
     def begin_state(self, batch_size: int, device: torch.device | str) -> Any:
         """``init_rnn_state(batch_size, num_hiddens, device)``."""
@@ -139,6 +139,11 @@ def grad_clipping(params: Iterable[torch.Tensor], theta: float, device: torch.de
     """Rescale every gradient by ``theta / norm`` when their joint L2 norm exceeds ``theta``
     (a positive number; ``math.inf`` clips nothing). Call it after ``backward``."""
     positive_number(theta, "theta", "grad_clipping", allow_inf=True)
+    _clip(params, theta, device)
+
+
+def _clip(params: Iterable[torch.Tensor], theta: float, device: torch.device | str | None) -> None:
+    """:func:`grad_clipping` without its check of ``theta`` (the training loops check it once)."""
     params = list(params)  # read once: model.parameters() is a generator
     norm = torch.tensor([0.0], device=device)
     for i, param in enumerate(params):
@@ -166,13 +171,8 @@ class _BookSequences:
         self.carries_state = not is_random_iter  # consecutive: the Trainer carries the hidden state
 
     def batches(self, batch_size: int, generator: torch.Generator) -> Batches:
-        """One epoch of the book's sampler; an error when it would give no batch at all."""
-        n, num_steps = len(self.corpus_indices), self.num_steps
-        count = random_count if self.sampler is data_iter_random else consecutive_count
-        if count(n, batch_size, num_steps) < 1:
-            raise MinidlError(f"a corpus of {n} characters gives no batch of {batch_size} sequences of "
-                              f"num_steps={num_steps}; use a longer corpus or a smaller batch_size or num_steps")
-        return self.sampler(self.corpus_indices, batch_size, num_steps, self.device)
+        """One epoch of the book's sampler (which refuses a corpus too short for one batch)."""
+        return self.sampler(self.corpus_indices, batch_size, self.num_steps, self.device)
 
     def tensors(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
         """The first windows, float32 as the samplers give them."""
@@ -237,7 +237,7 @@ class _BookClipping:
     @hookimpl
     def on_before_optimizer_step(self, trainer: Trainer, epoch: int, step: int) -> None:
         """Clip the gradients to ``theta``."""
-        grad_clipping(self.params, self.theta, self.device)
+        _clip(self.params, self.theta, self.device)
 
 
 class _PerplexityLine:

@@ -61,10 +61,10 @@ def one_hot(x: torch.Tensor, n_class: int, dtype: torch.dtype = torch.float32) -
 def to_onehot(X: torch.Tensor, n_class: int) -> list[torch.Tensor]:
     """Indices (batch, num_steps) -> ``num_steps`` one-hot matrices (batch, n_class)."""
     _check_one_hot("to_onehot", X, n_class, 2, "(batch, num_steps)")
-    return _steps_one_hot(X, n_class)
+    return steps_one_hot(X, n_class)
 
 
-def _steps_one_hot(X: torch.Tensor, n_class: int) -> list[torch.Tensor]:
+def steps_one_hot(X: torch.Tensor, n_class: int) -> list[torch.Tensor]:
     """:func:`to_onehot` without its argument checks, for the models' forward passes: their
     windows are whole indices by construction, and the check's ``torch.equal`` would wait
     for the GPU at every step (an index out of range is still named, by the scatter)."""
@@ -172,7 +172,7 @@ class ScratchRNN(nn.Module):
     def forward_with_state(self, X: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Indices (batch, num_steps) from ``state`` -> logits (batch, num_steps, vocab_size), new state."""
         check_indices(X, self.component)
-        outputs, state = self.step(_steps_one_hot(X, self.vocab_size), state, self.params())
+        outputs, state = self.step(steps_one_hot(X, self.vocab_size), state, self.params())
         return torch.stack(outputs, dim=1), state
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
@@ -215,7 +215,7 @@ class LayerRNN(nn.Module):
 
     def run(self, X: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         """The book's forward: logits (num_steps * batch, vocab_size), time-major, and the state."""
-        inputs = torch.stack(_steps_one_hot(X, self.vocab_size))  # (num_steps, batch, vocab_size)
+        inputs = torch.stack(steps_one_hot(X, self.vocab_size))  # (num_steps, batch, vocab_size)
         Y, state = self.rnn(inputs, state)
         return self.dense(Y.view(-1, Y.shape[-1])), state
 
