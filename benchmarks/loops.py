@@ -247,7 +247,6 @@ def lightning_loop(X: torch.Tensor, y: torch.Tensor, w0: torch.Tensor, *, batch_
                         enable_model_summary=False, num_sanity_val_steps=0,
                         limit_train_batches=max_steps if max_steps is not None else 1.0)
     with warnings.catch_warnings():  # lightning 2.6 on torch 2.13 warns of its own pytree use at every fit
-        warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated", category=FutureWarning)
         warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
         trainer.fit(module, _loader(X, y, batch_size, seed, None))
     return module.epoch_loss

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -73,14 +74,18 @@ def registered_name(plugins: Plugins, plugin: object) -> str | None:
     return None
 
 
-def as_plugins(plugins: Plugins | Sequence[str] | None) -> Plugins:
+def as_plugins(plugins: Plugins | Sequence[str | ModuleType] | None) -> Plugins:
     """``plugins`` as loaded plugins: specs already loaded (an installed entry point's name,
-    its module) are taken as they are, the others (module names, ``.py`` paths) loaded."""
+    its module) are taken as they are, the others loaded (module names, ``.py`` paths) or
+    registered (modules, under their ``__name__``)."""
     if isinstance(plugins, Plugins):
         return plugins
     loaded = load_plugins()
-    specs = list(plugins or ())
-    loaded.load_named([spec for spec in specs if registered_name(loaded, spec) is None])
+    missing = [spec for spec in plugins or () if registered_name(loaded, spec) is None]
+    loaded.load_named([spec for spec in missing if isinstance(spec, str)])
+    for module in missing:
+        if isinstance(module, ModuleType):
+            loaded.register(module, name=module.__name__)
     return loaded
 
 

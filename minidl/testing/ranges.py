@@ -41,12 +41,7 @@ def numeric_options(plugin: PluginSpec | Sequence[PluginSpec],
     (default: every installed plugin, loaded afresh).
     """
     specs = [plugin] if isinstance(plugin, (str, ModuleType)) else list(plugin)
-    loaded = plugins
-    if loaded is None:  # as check_plugin takes them: the installed plugins, and a path or module name loaded
-        loaded = as_plugins([spec for spec in specs if isinstance(spec, str)])
-        for spec in specs:
-            if isinstance(spec, ModuleType) and registered_name(loaded, spec) is None:
-                loaded.register(spec, name=spec.__name__)
+    loaded = plugins if plugins is not None else as_plugins(specs)  # as check_plugin takes them
     names = set()
     for spec in specs:
         name = registered_name(loaded, spec)
