@@ -10,7 +10,7 @@ whose output would be empty, with the smallest input size that works.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -81,7 +81,18 @@ def output_size(module: nn.Module, height: int, width: int) -> tuple[int, int]:
 
 
 @contextmanager
-def _vanish_hooks(layers: nn.Module) -> Iterator[None]:
+def _pre_hooks(layers: nn.Module, types: tuple[type[nn.Module], ...], hook_for: Callable[[str], Any]) -> Iterator[None]:
+    """``hook_for(name)`` as a forward pre-hook on each layer of ``types``, removed afterwards."""
+    handles = [module.register_forward_pre_hook(hook_for(name))
+               for name, module in layers.named_modules() if isinstance(module, types)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _vanish_hooks(layers: nn.Module) -> Any:
     def check(name: str) -> Any:
         def hook(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
             h, w = output_size(module, *args[0].shape[-2:])
@@ -89,13 +100,7 @@ def _vanish_hooks(layers: nn.Module) -> Iterator[None]:
                 raise _VanishedError(name, module, (max(h, 0), max(w, 0)))
         return hook
 
-    handles = [module.register_forward_pre_hook(check(name))
-               for name, module in layers.named_modules() if isinstance(module, WINDOWED)]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
+    return _pre_hooks(layers, WINDOWED, check)
 
 
 def _shape_on_meta(layers: nn.Module, shape: Shape) -> torch.Size:
@@ -121,9 +126,15 @@ def smallest_size(layers: nn.Module, channels: int) -> int | None:
         except _VanishedError:
             return False
 
+    return _first_side(works)
+
+
+def _first_side(works: Callable[[int], bool]) -> int | None:
+    """The smallest side from 1 to :data:`LARGEST_SIZE` that ``works`` (None: not even the
+    largest); output sizes grow with the input, so a bisection finds it."""
     if not works(LARGEST_SIZE):
         return None
-    low, high = 1, LARGEST_SIZE  # output sizes grow with the input: bisect
+    low, high = 1, LARGEST_SIZE
     while low < high:
         middle = (low + high) // 2
         low, high = (low, middle) if works(middle) else (middle + 1, high)
@@ -149,11 +160,15 @@ def dry_run(component: str, layers: nn.Module, shape: Shape, book_size: int, pre
 
 
 class _MisfitError(Exception):
-    """Raised by :func:`misfit`'s hook at the first layer built for inputs of another size."""
+    """Raised by :func:`misfit`'s hook at the first layer built for inputs of another size;
+    ``size_helps``: whether another image size could fit it (not for a channel count)."""
+
+    def __init__(self, message: str, size_helps: bool) -> None:
+        super().__init__(message)
+        self.size_helps = size_helps
 
 
-@contextmanager
-def _fit_hooks(layers: nn.Module) -> Iterator[None]:
+def _fit_hooks(layers: nn.Module) -> Any:
     """Pre-forward hooks: a linear layer's ``in_features``, a convolution's ``in_channels``."""
     def check(name: str) -> Any:
         def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
@@ -162,19 +177,13 @@ def _fit_hooks(layers: nn.Module) -> Iterator[None]:
             X = args[0]
             if isinstance(module, nn.Linear) and X.shape[-1] != module.in_features:
                 raise _MisfitError(f"layer {name!r} (Linear) takes {module.in_features} values per example "
-                                   f"but gets {X.shape[-1]}")
+                                   f"but gets {X.shape[-1]}", size_helps=True)
             if isinstance(module, nn.Conv2d) and X.dim() in (3, 4) and X.shape[-3] != module.in_channels:
                 raise _MisfitError(f"layer {name!r} (Conv2d) takes {module.in_channels} channels but gets "
-                                   f"{X.shape[-3]}")
+                                   f"{X.shape[-3]}", size_helps=False)
         return hook
 
-    handles = [module.register_forward_pre_hook(check(name))
-               for name, module in layers.named_modules() if isinstance(module, (nn.Linear, nn.Conv2d))]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
+    return _pre_hooks(layers, (nn.Linear, nn.Conv2d), check)
 
 
 def _fits(layers: nn.Module, shape: tuple[int, ...]) -> bool:
@@ -203,12 +212,9 @@ def fitting_sides(layers: nn.Module, channels: int, scan: int = 512) -> tuple[in
     side up to ``scan`` past ``first``): neither a vanishing feature map nor a layer sized
     for another input. None when none is found (up to :data:`LARGEST_SIZE` for the maps,
     then ``scan`` sides on)."""
-    if not _keeps_maps(layers, (channels, LARGEST_SIZE, LARGEST_SIZE)):
+    low = _first_side(lambda side: _keeps_maps(layers, (channels, side, side)))
+    if low is None:
         return None
-    low, high = 1, LARGEST_SIZE  # feature maps grow with the input: bisect
-    while low < high:
-        middle = (low + high) // 2
-        low, high = (low, middle) if _keeps_maps(layers, (channels, middle, middle)) else (middle + 1, high)
     first = next((side for side in range(low, low + scan) if _fits(layers, (channels, side, side))), None)
     if first is None:
         return None
@@ -231,7 +237,7 @@ def misfit(layers: nn.Module, shape: tuple[int, ...]) -> tuple[str, tuple[int, i
         reason = f"input {describe(shape)} shrinks to {describe(exc.size)} at layer {exc.layer!r} ({exc.kind})"
     except _MisfitError as exc:
         reason = f"{exc} (from input {describe(shape)})"
-        if "channels" in reason:  # another image size would not help
+        if not exc.size_helps:
             return reason, None
     except Exception:  # not a size the hooks can name: the caller keeps its own error
         return None
