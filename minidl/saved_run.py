@@ -191,7 +191,9 @@ def _plugins_not_loaded(run_dir: Path, plugins: Plugins) -> str:
     """``; it was trained with './mine.py', not loaded now: give -p ./mine.py``: the plugins named
     with ``-p`` that the run's ``versions.json`` records and are not loaded; "" for none."""
     try:
-        recorded = json.loads((run_dir / VERSIONS_FILE).read_text(encoding="utf-8")).get("plugins")
+        from minidl.experiments.rundir import read_json
+
+        recorded = read_json(run_dir / VERSIONS_FILE).get("plugins")
         loaded = {info.name for info in plugins.info()}
         # the ones named with -p (no distribution): an installed one not loaded has its own hint
         missing = [str(entry.get("file") or entry["name"]) for entry in recorded if isinstance(entry, dict)

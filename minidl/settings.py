@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from minidl.errors import MinidlError, shown
@@ -81,3 +82,16 @@ def check_learning_rate(lr: Any) -> None:
     """Raise :class:`MinidlError` unless ``lr`` is a finite positive number."""
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise MinidlError(f"learning rate must be a finite positive number, got {lr!r}")
+
+
+def debug_flag_given(args: Sequence[str]) -> bool:
+    """Whether ``--debug`` is among ``minidl``'s own options in ``args`` (before the command's name)."""
+    tokens = iter(args)
+    for arg in tokens:
+        if arg == "--debug":
+            return True
+        if arg in ("-p", "--plugin"):
+            next(tokens, None)  # its value
+        elif not arg.startswith("-"):
+            return False
+    return False

@@ -29,7 +29,7 @@ from minidl.cli.sweep import sweep_command
 from minidl.cli.train import train_command
 from minidl.errors import ComponentFailedError, DivergedError, MinidlError, MinidlWarning, shown
 from minidl.plugins import PluginFailure, Plugins, load_plugins
-from minidl.settings import env_switch
+from minidl.settings import debug_flag_given, env_switch
 
 
 class MinidlGroup(click.Group):
@@ -167,22 +167,9 @@ def _load_plugins(ctx: click.Context, param: click.Parameter, specs: tuple[str, 
     group = ctx.command
     if isinstance(group, MinidlGroup):
         # `-p X --debug`: click reads --debug after -p has loaded (and maybe failed)
-        group.debug = group.debug or _debug_given(getattr(group, "invoked_args", ()))
+        group.debug = group.debug or debug_flag_given(getattr(group, "invoked_args", ()))
         ctx.obj = group.prepare(specs or ())
     return specs or ()
-
-
-def _debug_given(args: Sequence[str]) -> bool:
-    """Whether ``--debug`` is among the group's options (before the command's name)."""
-    tokens = iter(args)
-    for arg in tokens:
-        if arg == "--debug":
-            return True
-        if arg in ("-p", "--plugin"):
-            next(tokens, None)  # its value
-        elif not arg.startswith("-"):
-            return False
-    return False
 
 
 def _set_debug(ctx: click.Context, param: click.Parameter, debug: bool) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from minidl.errors import MinidlError
-from minidl.settings import env_switch
+from minidl.settings import debug_flag_given, env_switch
 
 if TYPE_CHECKING:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
@@ -111,8 +111,7 @@ def describe_failure(error: ChildFailedError, stderr: Mapping[int, str] | None =
 
 def debug_requested(argv: Sequence[str] = ()) -> bool:
     """``--debug`` before the subcommand in ``argv``, or ``MINIDL_DEBUG`` on (:func:`minidl.settings.env_switch`)."""
-    before = list(argv)[: list(argv).index("train")] if "train" in argv else list(argv)
-    return "--debug" in before or env_switch(DEBUG_VAR)[0]
+    return debug_flag_given(argv) or env_switch(DEBUG_VAR)[0]
 
 
 def worker_command() -> list[str]:

@@ -39,6 +39,13 @@ class Axis:
     high: float = 0.0
     scale: str = ""  # "" for a value list; "uniform", "log" or "int" for a range
 
+    @property
+    def size(self) -> int | None:
+        """How many distinct values the axis gives; None for a continuous range."""
+        if not self.scale:
+            return len(self.values)
+        return int(self.high) - int(self.low) + 1 if self.scale == "int" else None
+
     def draw(self, rng: random.Random) -> str:
         """One value: a random choice of the list, or a draw from the range."""
         if not self.scale:
@@ -131,9 +138,8 @@ def points(axes: Sequence[Axis], sampler: str = "grid", trials: int | None = Non
         raise MinidlError(f"--sampler random needs --trials N: how many points to draw (1 to {MAX_POINTS})")
     if not 1 <= trials <= MAX_POINTS:
         raise MinidlError(f"--sampler random needs --trials N with N from 1 to {MAX_POINTS}, got {trials}")
-    size = math.prod(len(axis.values) if not axis.scale else int(axis.high) - int(axis.low) + 1
-                     for axis in axes if axis.scale in ("", "int")) \
-        if all(axis.scale in ("", "int") for axis in axes) else None
+    sizes = [axis.size for axis in axes]
+    size = math.prod(n for n in sizes if n is not None) if None not in sizes else None
     if size is not None and trials > size:
         raise MinidlError(f"--trials {trials} is more than the {size} distinct points these --grid values give; "
                           f"give --trials {size} or fewer, or --sampler grid")

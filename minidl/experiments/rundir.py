@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from minidl.checkpoint import reason_of
 from minidl.errors import MinidlError
 from minidl.run_layout import CONFIG_FILE, METRICS_JSONL, RUN_FILE, VERSIONS_FILE
 
@@ -281,7 +282,7 @@ def _read_records(path: Path) -> list[dict[str, Any]]:
     try:
         lines = path.read_bytes().split(b"\n")
     except OSError as exc:
-        raise MinidlError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+        raise MinidlError(f"cannot read {str(path)!r}: {reason_of(exc)}") from None
     records = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
